@@ -1,0 +1,32 @@
+// mongogate — a MongoDB wire-protocol proxy. Entry point: configuration, logging, run.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+#include "config/proxy_config.h"
+#include "proxy/server.h"
+
+int main(int argc, char** argv) {
+  using namespace mongogate;
+  auto logger = spdlog::stderr_color_mt("mongogate");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
+
+  config::ConfigResult loaded = config::loadConfig(argc, argv, config::processEnvironment());
+  if (loaded.showHelp) {
+    std::fputs(config::usageText().c_str(), stdout);
+    return 0;
+  }
+  if (!loaded.problems.empty()) {
+    std::fprintf(stderr, "mongogate: invalid configuration:\n");
+    for (const auto& problem : loaded.problems) {
+      std::fprintf(stderr, "  %s: %s\n", problem.path.c_str(), problem.message.c_str());
+    }
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::from_str(loaded.config.logLevel));
+  spdlog::flush_on(spdlog::level::info);
+  proxy::Server server(loaded.config);
+  return server.run();
+}

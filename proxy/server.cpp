@@ -1,0 +1,118 @@
+#include "proxy/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "proxy/client_session.h"
+
+namespace mongogate::proxy {
+
+Server::Server(const config::ProxyConfig& config) : config_(config), shared_(config) {
+  std::size_t threads = config.threads ? config.threads : std::thread::hardware_concurrency();
+  if (threads == 0) threads = 1;
+  // The pool limit is for the whole process: each worker gets an equal shard.
+  const std::size_t shard = (config.pool.maxSize + threads - 1) / threads;
+  for (std::size_t i = 0; i < threads; ++i) {
+    workers_.push_back(std::make_unique<Worker>(shared_, shard));
+  }
+}
+
+Server::~Server() = default;
+
+awaitable<void> Server::acceptLoop(tcp::acceptor& acceptor) {
+  while (!stopping_) {
+    Worker& worker = *workers_[nextWorker_];
+    nextWorker_ = (nextWorker_ + 1) % workers_.size();
+    auto [ec, socket] = co_await acceptor.async_accept(worker.ioc(), nothrow);
+    if (ec) {
+      if (stopping_ || ec == asio::error::operation_aborted) break;
+      spdlog::warn("accept failed: {}", ec.message());
+      // Out of descriptors and similar: back off instead of spinning.
+      asio::steady_timer pause(control_, std::chrono::milliseconds(50));
+      co_await pause.async_wait(nothrow);
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    asio::co_spawn(worker.ioc(), runClientSession(std::move(socket), worker), asio::detached);
+  }
+}
+
+awaitable<void> Server::drainAndStop(tcp::acceptor& acceptor) {
+  stopping_ = true;
+  error_code ignored;
+  acceptor.close(ignored);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.drainTimeoutMs);
+  spdlog::info("shutting down: no new connections; waiting up to {} ms for {} in-flight requests",
+               config_.drainTimeoutMs, shared_.requestsInFlight.load());
+  asio::steady_timer tick(control_);
+  while (shared_.requestsInFlight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    tick.expires_after(std::chrono::milliseconds(10));
+    co_await tick.async_wait(nothrow);
+  }
+  if (shared_.requestsInFlight.load() > 0) {
+    spdlog::warn("drain timeout: abandoning {} in-flight requests", shared_.requestsInFlight.load());
+  }
+  for (auto& worker : workers_) worker->stop();
+  control_.stop();
+}
+
+int Server::run() {
+  std::signal(SIGPIPE, SIG_IGN);
+  error_code ec;
+  const auto address = asio::ip::make_address(config_.listen.host, ec);
+  if (ec) {
+    spdlog::error("cannot listen on {}: {} is not an IP address", config_.listen.toString(), config_.listen.host);
+    return 2;
+  }
+  tcp::acceptor acceptor(control_);
+  const tcp::endpoint endpoint(address, config_.listen.port);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    spdlog::error("cannot listen on {}: {}", config_.listen.toString(), ec.message());
+    return 2;
+  }
+  const auto bound = acceptor.local_endpoint();
+  for (auto& worker : workers_) worker->start();
+
+  asio::signal_set signals(control_, SIGINT, SIGTERM);
+  signals.async_wait([&](const error_code& error, int signal) {
+    if (error) return;
+    spdlog::info("received signal {}", signal);
+    asio::co_spawn(control_, drainAndStop(acceptor), asio::detached);
+  });
+  asio::co_spawn(control_, acceptLoop(acceptor), asio::detached);
+
+  // Learn the upstream's limits before the first client asks.
+  Worker& first = *workers_.front();
+  asio::co_spawn(first.ioc(), [&first]() -> awaitable<void> {
+    AcquireResult acquired = co_await first.pool().acquire();
+    if (acquired.status == AcquireStatus::kOk) first.pool().release(std::move(acquired.connection));
+  }, asio::detached);
+
+  spdlog::info("mongogate {} listening on {}:{} with {} worker threads, upstream main = {}", MONGOGATE_VERSION,
+               bound.address().to_string(), bound.port(), workers_.size(), config_.main.redactedUri());
+  if (config_.main.hosts.size() > 1) {
+    spdlog::warn("upstream main lists {} hosts; this version connects to the first one only ({})",
+                 config_.main.hosts.size(), config_.main.hosts.front().toString());
+  }
+  if (!config_.portFile.empty()) {
+    const std::string temporary = config_.portFile + ".tmp";
+    { std::ofstream(temporary) << bound.port() << "\n"; }
+    std::rename(temporary.c_str(), config_.portFile.c_str());
+  }
+
+  control_.run();
+  for (auto& worker : workers_) worker->join();
+  workers_.clear();
+  spdlog::info("mongogate stopped");
+  return 0;
+}
+
+}  // namespace mongogate::proxy

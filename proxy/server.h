@@ -1,0 +1,35 @@
+// proxy/server.h — the listening socket, the worker threads, signals and shutdown.
+//
+// Promise: accepts clients on the configured address and hands each one to a worker
+// thread round-robin; SIGTERM/SIGINT stop accepting, let in-flight requests finish for
+// up to drainTimeoutMs, and make run() return 0.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "config/proxy_config.h"
+#include "proxy/worker.h"
+
+namespace mongogate::proxy {
+
+class Server {
+ public:
+  explicit Server(const config::ProxyConfig& config);
+  ~Server();
+  // Blocks until shut down. Returns the process exit code.
+  int run();
+
+ private:
+  awaitable<void> acceptLoop(tcp::acceptor& acceptor);
+  awaitable<void> drainAndStop(tcp::acceptor& acceptor);
+
+  const config::ProxyConfig& config_;
+  SharedState shared_;
+  asio::io_context control_{1};
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::size_t nextWorker_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace mongogate::proxy

@@ -1,0 +1,66 @@
+// wire/builder.h — builders for replies and error replies, and the splice that rewrites
+// an OP_MSG body without copying its document sequences.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "wire/message.h"
+#include "wire/op_msg.h"
+
+namespace mongogate::wire {
+
+// Appends to `out` an OP_MSG with one kind-0 section holding `body`. The checksum bit of
+// `flags` is cleared and no checksum is written.
+void appendOpMsg(std::vector<std::uint8_t>& out, std::int32_t requestId, std::int32_t responseTo,
+                 std::uint32_t flags, Bytes body);
+
+// Appends to `out` an OP_REPLY carrying `documents` (each one BSON document).
+void appendOpReply(std::vector<std::uint8_t>& out, std::int32_t requestId, std::int32_t responseTo,
+                   std::int32_t responseFlags, std::int64_t cursorId, std::int32_t startingFrom,
+                   std::span<const Bytes> documents);
+
+// A MongoDB command error: {ok: 0, errmsg, code, codeName, errorLabels?}.
+struct CommandError {
+  std::int32_t code = 0;
+  std::string_view codeName;
+  std::string_view errmsg;
+  std::span<const std::string_view> labels{};
+};
+
+// Appends to `out` the BSON document {ok: 0.0, errmsg, code, codeName[, errorLabels]}.
+void appendErrorDocument(std::vector<std::uint8_t>& out, const CommandError& error);
+
+// Appends an OP_MSG reply whose body is the error document.
+void appendOpMsgError(std::vector<std::uint8_t>& out, std::int32_t requestId,
+                      std::int32_t responseTo, const CommandError& error);
+
+// Appends an OP_REPLY (QueryFailure flag set) whose one document is
+// {$err: errmsg, code, codeName, ok: 0}: the legacy form of an error.
+void appendOpReplyError(std::vector<std::uint8_t>& out, std::int32_t requestId,
+                        std::int32_t responseTo, const CommandError& error);
+
+// A message as up to kMaxParts borrowed pieces, to be written with one gather write.
+struct GatherList {
+  static constexpr std::size_t kMaxParts = 4;
+  std::array<Bytes, kMaxParts> parts{};
+  std::size_t count = 0;
+  std::size_t totalSize() const;
+  std::span<const Bytes> view() const { return {parts.data(), count}; }
+};
+
+// Rewrites an OP_MSG by splicing: a new header (length recomputed, the given ids) and
+// flags (checksum bit cleared) are written into `head`; the result is
+//   head | the sections before the body (kind byte 0 included) | newBody |
+//   the sections after the body (the checksum dropped).
+// Document sequences are not copied. `newBody` and `head` must outlive the list.
+GatherList spliceOpMsgBody(const OpMsgView& message, Bytes newBody, std::int32_t requestId,
+                           std::int32_t responseTo, std::array<std::uint8_t, 20>& head);
+
+// Appends every part of `list` to `out`.
+void flatten(const GatherList& list, std::vector<std::uint8_t>& out);
+
+}  // namespace mongogate::wire
