@@ -185,6 +185,8 @@ ConfigResult loadConfig(int argc, const char* const* argv,
     for (const auto& spec : kOptions) known = known || arg == spec.flag;
     if (!known) {
       result.problems.push_back({arg, "unknown option (see --help)"});
+      // Skip its value too, so that one typo is reported once.
+      if (!hasValue && i + 1 < argc && argv[i + 1][0] != '-') ++i;
       continue;
     }
     if (!hasValue) {

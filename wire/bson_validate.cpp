@@ -54,8 +54,13 @@ std::ptrdiff_t validateBsonDocument(Bytes document) {
         --depth;
         continue;
       }
+      // Report the element's type byte when the type is the problem or when libbson's
+      // offset lies at the document's end (a value cut short); else libbson's offset.
       const std::size_t elementStart = level.base + level.iter.off;
-      if (!isElementType(document[elementStart])) return static_cast<std::ptrdiff_t>(elementStart);
+      const std::size_t levelLength = loadUInt32LE(document.data() + level.base);
+      if (!isElementType(document[elementStart]) || level.iter.err_off >= levelLength) {
+        return static_cast<std::ptrdiff_t>(elementStart);
+      }
       return static_cast<std::ptrdiff_t>(level.base + level.iter.err_off);
     }
 

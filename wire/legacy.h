@@ -49,6 +49,11 @@ struct OpReplyView {
   Bytes documents;  // numberReturned concatenated BSON documents, borrowed
 };
 
+// Both parse a whole frame (frame.size() == messageLength) and fully validate every
+// document. OP_QUERY: flags, cstring fullCollectionName, numberToSkip, numberToReturn,
+// the query, an optional selector, nothing after. OP_REPLY: exactly numberReturned
+// documents fill the rest (fewer: kTruncated; more bytes: kTrailingBytes; a negative
+// count: kBadSequence at offset 32). error.offset is the offending field's frame offset.
 Parsed<OpQueryView> parseOpQuery(Bytes frame);
 Parsed<OpReplyView> parseOpReply(Bytes frame);
 

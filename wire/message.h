@@ -45,24 +45,29 @@ struct MsgHeader {
 enum class WireStatus : std::uint8_t {
   kOk = 0,
   kNeedMore,          // not an error: the buffer holds only part of a frame
-  kLengthTooSmall,    // messageLength < 16 (or too small for the opcode's fixed fields)
-  kLengthTooLarge,    // messageLength > the configured maximum
-  kUnknownOpcode,     // opcode is not one MongoDB ever defined
-  kTruncated,         // a field runs past the end of the message
-  kTrailingBytes,     // bytes left inside the message after the last field
+  kLengthTooSmall,    // messageLength < 16, or below the smallest well-formed message of
+                      // the opcode parsed (OP_COMPRESSED: a negative uncompressedSize)
+  kLengthTooLarge,    // messageLength (or OP_COMPRESSED uncompressedSize + 16) > the maximum
+  kUnknownOpcode,     // opcode not in OpCode, or not the one the parser handles (offset 12);
+                      // OP_COMPRESSED: an original opcode that is unknown or 2012 (offset 16)
+  kTruncated,         // a field runs past the end of the message (a frame shorter than
+                      // its messageLength: offset 0)
+  kTrailingBytes,     // bytes left inside the message after the last field (also a frame
+                      // longer than messageLength, and payload bytes after a zlib/zstd stream)
   kBadFlags,          // OP_MSG: a required (bits 0-15) flag bit this codec does not know
   kNoBody,            // OP_MSG: no kind-0 section
   kMultipleBodies,    // OP_MSG: more than one kind-0 section
   kBadSectionKind,    // OP_MSG: section kind other than 0 or 1
   kBadBson,           // a BSON document is malformed
   kBadCString,        // a C string has no terminating NUL inside its bounds
-  kBadSequence,       // OP_MSG kind-1: size field inconsistent with its documents
+  kBadSequence,       // OP_MSG kind-1: size field inconsistent with its documents, or a
+                      // repeated identifier; OP_REPLY: a negative numberReturned
   kTooManySequences,  // OP_MSG: more kind-1 sections than OpMsgView::kMaxSequences
   kChecksumMismatch,  // OP_MSG: CRC-32C does not match
   kBadCompressor,     // OP_COMPRESSED: unknown compressor id
   kDecompressFailed,  // OP_COMPRESSED: the payload does not decompress
   kSizeMismatch,      // OP_COMPRESSED: uncompressedSize differs from the decompressed size
-  kCompressFailed,    // compressing a frame failed
+  kCompressFailed,    // compressing a frame failed (or the input is not one whole frame)
 };
 
 // A short, stable English phrase for logs and error replies ("truncated", ...).

@@ -1,0 +1,211 @@
+// UpstreamPool: request-level multiplexing with a bounded size and a wait queue that
+// never hangs. Driven against a tiny in-process upstream that answers hello.
+#include <bson/bson.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+
+#include "proxy/upstream_pool.h"
+#include "wire/builder.h"
+
+namespace mongogate::proxy {
+namespace {
+
+// Accepts connections and answers every OP_MSG with a hello reply (maxWireVersion 13).
+class FakeUpstream {
+ public:
+  explicit FakeUpstream(asio::io_context& ioc) : ioc_(ioc), acceptor_(ioc, {asio::ip::make_address("127.0.0.1"), 0}) {
+    asio::co_spawn(ioc_, acceptLoop(), asio::detached);
+  }
+  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  int accepted = 0;
+  // Closes every connection accepted so far (the server "restarts").
+  void closeAll() {
+    for (auto& s : sockets_) {
+      error_code ignored;
+      s->close(ignored);
+    }
+  }
+
+ private:
+  awaitable<void> acceptLoop() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor_.async_accept(nothrow);
+      if (ec) co_return;
+      ++accepted;
+      sockets_.push_back(std::make_shared<tcp::socket>(std::move(socket)));
+      asio::co_spawn(ioc_, serve(sockets_.back()), asio::detached);
+    }
+  }
+  awaitable<void> serve(std::shared_ptr<tcp::socket> socket) {
+    FrameReader reader(buffers_, wire::kDefaultMaxMessageSize);
+    for (;;) {
+      if (co_await reader.next(*socket) != ReadStatus::kOk) co_return;
+      bson_t reply = BSON_INITIALIZER;
+      BSON_APPEND_BOOL(&reply, "isWritablePrimary", true);
+      BSON_APPEND_INT32(&reply, "maxWireVersion", 13);
+      BSON_APPEND_INT32(&reply, "minWireVersion", 0);
+      BSON_APPEND_DOUBLE(&reply, "ok", 1.0);
+      std::vector<std::uint8_t> frame;
+      wire::appendOpMsg(frame, 1, reader.header().requestId, 0, {bson_get_data(&reply), reply.len});
+      bson_destroy(&reply);
+      auto [ec, n] = co_await asio::async_write(*socket, asio::buffer(frame), nothrow);
+      if (ec) co_return;
+    }
+  }
+  asio::io_context& ioc_;
+  tcp::acceptor acceptor_;
+  BufferPool buffers_;
+  std::vector<std::shared_ptr<tcp::socket>> sockets_;
+};
+
+class UpstreamPoolTest : public testing::Test {
+ protected:
+  void makePool(std::size_t maxSize, std::uint16_t port) {
+    upstream_.name = "main";
+    upstream_.hosts = {{"127.0.0.1", port}};
+    settings_.waitQueueTimeoutMs = 100;
+    settings_.connectTimeoutMs = 2000;
+    pool_ = std::make_unique<UpstreamPool>(ioc_, upstream_, settings_, maxSize,
+                                           wire::kDefaultMaxMessageSize, buffers_, limits_);
+  }
+  // Runs `body` as a coroutine to completion (bounded in time).
+  template <class F>
+  void run(F body) {
+    bool done = false;
+    asio::co_spawn(ioc_, [&]() -> awaitable<void> {
+      co_await body();
+      done = true;
+      ioc_.stop();
+    }, asio::detached);
+    ioc_.run_for(std::chrono::seconds(10));
+    ASSERT_TRUE(done) << "the scenario did not finish";
+  }
+
+  asio::io_context ioc_;
+  BufferPool buffers_;
+  UpstreamLimitsStore limits_{UpstreamLimits{}};
+  config::UpstreamConfig upstream_;
+  config::PoolConfig settings_;
+  std::unique_ptr<UpstreamPool> pool_;
+};
+
+TEST_F(UpstreamPoolTest, ConnectsAndLearnsTheUpstreamLimits) {
+  FakeUpstream server(ioc_);
+  makePool(2, server.port());
+  run([&]() -> awaitable<void> {
+    AcquireResult r = co_await pool_->acquire();
+    EXPECT_EQ(r.status, AcquireStatus::kOk) << r.error;
+    EXPECT_TRUE(limits_.get().learned);
+    EXPECT_EQ(limits_.get().maxWireVersion, 13);
+    pool_->release(std::move(r.connection));
+    EXPECT_EQ(pool_->stats().idle, 1u);
+    // The idle connection is reused: no second connect.
+    AcquireResult again = co_await pool_->acquire();
+    EXPECT_EQ(again.status, AcquireStatus::kOk);
+    EXPECT_EQ(server.accepted, 1);
+    pool_->release(std::move(again.connection));
+  });
+}
+
+TEST_F(UpstreamPoolTest, FullPoolTimesOutInsteadOfHanging) {
+  FakeUpstream server(ioc_);
+  makePool(1, server.port());
+  run([&]() -> awaitable<void> {
+    AcquireResult held = co_await pool_->acquire();
+    EXPECT_EQ(held.status, AcquireStatus::kOk);
+    const auto start = std::chrono::steady_clock::now();
+    AcquireResult second = co_await pool_->acquire();
+    EXPECT_EQ(second.status, AcquireStatus::kTimeout);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(100));
+    EXPECT_EQ(pool_->stats().waiting, 0u);
+    EXPECT_EQ(pool_->stats().total, 1u);
+    pool_->release(std::move(held.connection));
+  });
+}
+
+TEST_F(UpstreamPoolTest, ReleasedConnectionGoesToTheWaiter) {
+  FakeUpstream server(ioc_);
+  makePool(1, server.port());
+  settings_.waitQueueTimeoutMs = 5000;
+  std::optional<AcquireStatus> waiterStatus;
+  run([&]() -> awaitable<void> {
+    AcquireResult held = co_await pool_->acquire();
+    UpstreamConnection* first = held.connection.get();
+    asio::co_spawn(ioc_, [&]() -> awaitable<void> {
+      AcquireResult r = co_await pool_->acquire();
+      waiterStatus = r.status;
+      EXPECT_EQ(r.connection.get(), first);
+      pool_->release(std::move(r.connection));
+    }, asio::detached);
+    asio::steady_timer t(ioc_, std::chrono::milliseconds(20));
+    co_await t.async_wait(nothrow);
+    EXPECT_EQ(pool_->stats().waiting, 1u);
+    pool_->release(std::move(held.connection));
+    t.expires_after(std::chrono::milliseconds(20));
+    co_await t.async_wait(nothrow);
+  });
+  ASSERT_TRUE(waiterStatus.has_value());
+  EXPECT_EQ(*waiterStatus, AcquireStatus::kOk);
+  EXPECT_EQ(server.accepted, 1);
+}
+
+TEST_F(UpstreamPoolTest, DiscardFreesASlotForTheWaiter) {
+  FakeUpstream server(ioc_);
+  makePool(1, server.port());
+  settings_.waitQueueTimeoutMs = 5000;
+  std::optional<AcquireStatus> waiterStatus;
+  run([&]() -> awaitable<void> {
+    AcquireResult held = co_await pool_->acquire();
+    asio::co_spawn(ioc_, [&]() -> awaitable<void> {
+      AcquireResult r = co_await pool_->acquire();
+      waiterStatus = r.status;
+      if (r.connection) pool_->release(std::move(r.connection));
+    }, asio::detached);
+    asio::steady_timer t(ioc_, std::chrono::milliseconds(20));
+    co_await t.async_wait(nothrow);
+    pool_->discard(std::move(held.connection));
+    t.expires_after(std::chrono::milliseconds(200));
+    co_await t.async_wait(nothrow);
+  });
+  ASSERT_TRUE(waiterStatus.has_value());
+  EXPECT_EQ(*waiterStatus, AcquireStatus::kOk);
+  EXPECT_EQ(server.accepted, 2);
+  EXPECT_EQ(pool_->stats().total, 1u);
+}
+
+TEST_F(UpstreamPoolTest, UnreachableUpstreamFailsWithAReason) {
+  std::uint16_t closedPort;
+  {
+    tcp::acceptor probe(ioc_, {asio::ip::make_address("127.0.0.1"), 0});
+    closedPort = probe.local_endpoint().port();
+  }
+  makePool(1, closedPort);
+  run([&]() -> awaitable<void> {
+    AcquireResult r = co_await pool_->acquire();
+    EXPECT_EQ(r.status, AcquireStatus::kConnectFailed);
+    EXPECT_NE(r.error.find("cannot connect"), std::string::npos) << r.error;
+    EXPECT_EQ(pool_->stats().total, 0u);
+  });
+}
+
+TEST_F(UpstreamPoolTest, StaleIdleConnectionIsReplaced) {
+  FakeUpstream server(ioc_);
+  settings_.idleCheckMs = 0;
+  makePool(1, server.port());
+  run([&]() -> awaitable<void> {
+    AcquireResult r = co_await pool_->acquire();
+    pool_->release(std::move(r.connection));
+    server.closeAll();
+    asio::steady_timer t(ioc_, std::chrono::milliseconds(20));
+    co_await t.async_wait(nothrow);
+    AcquireResult again = co_await pool_->acquire();
+    EXPECT_EQ(again.status, AcquireStatus::kOk);
+    EXPECT_EQ(server.accepted, 2);
+    pool_->release(std::move(again.connection));
+  });
+}
+
+}  // namespace
+}  // namespace mongogate::proxy
