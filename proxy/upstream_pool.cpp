@@ -134,7 +134,8 @@ awaitable<AcquireResult> UpstreamPool::connect() {
   }
   if (result.status != AcquireStatus::kOk) {
     --total_;
-    spdlog::warn("upstream {}: cannot open a connection: {}", upstream_.name, result.error);
+    spdlog::warn("upstream {} ({}): cannot open a connection: {}", upstream_.name,
+                 upstream_.hosts.front().toString(), result.error);
     // The slot this attempt held is free again: let a queued request try.
     if (!waiters_.empty() && total_ < maxSize_) handOver(nullptr);
   }
@@ -149,13 +150,13 @@ awaitable<AcquireResult> UpstreamPool::connectAndHandshake() {
   auto [resolveError, endpoints] =
       co_await resolver.async_resolve(host.host, std::to_string(host.port), nothrow);
   if (resolveError) {
-    result.error = "cannot resolve " + host.toString() + ": " + resolveError.message();
+    result.error = "cannot resolve the host: " + resolveError.message();
     co_return result;
   }
   auto connection = std::make_unique<UpstreamConnection>(ioc_.get_executor(), buffers_, maxMessageSize_);
   auto [connectError, endpoint] = co_await asio::async_connect(connection->socket, endpoints, nothrow);
   if (connectError) {
-    result.error = "cannot connect to " + host.toString() + ": " + connectError.message();
+    result.error = "cannot connect: " + connectError.message();
     co_return result;
   }
   connection->socket.set_option(tcp::no_delay(true));
@@ -168,17 +169,17 @@ awaitable<AcquireResult> UpstreamPool::connectAndHandshake() {
   auto [writeError, written] = co_await asio::async_write(connection->socket, asio::buffer(frame), nothrow);
   (void)written;
   if (writeError) {
-    result.error = "handshake with " + host.toString() + " failed: " + writeError.message();
+    result.error = "handshake failed: " + writeError.message();
     co_return result;
   }
   ReadStatus status = co_await connection->reader.next(connection->socket);
   if (status != ReadStatus::kOk) {
-    result.error = "handshake with " + host.toString() + " failed: no valid reply";
+    result.error = "handshake failed: no valid reply";
     co_return result;
   }
   auto reply = wire::parseOpMsg(connection->reader.frame());
   if (!reply.ok()) {
-    result.error = "handshake with " + host.toString() + " failed: bad reply (" +
+    result.error = "handshake failed: bad reply (" +
                    std::string(wire::describe(reply.error.status)) + ")";
     co_return result;
   }

@@ -38,7 +38,7 @@ enum class AcquireStatus { kOk, kTimeout, kConnectFailed, kShuttingDown };
 struct AcquireResult {
   AcquireStatus status = AcquireStatus::kOk;
   std::unique_ptr<UpstreamConnection> connection;
-  std::string error;  // why, for kConnectFailed (no credentials, no URI)
+  std::string error;  // why, for kConnectFailed: no host names, credentials or URI (clients see it)
 };
 
 struct PoolStats {

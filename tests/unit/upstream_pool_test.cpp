@@ -186,6 +186,9 @@ TEST_F(UpstreamPoolTest, UnreachableUpstreamFailsWithAReason) {
     AcquireResult r = co_await pool_->acquire();
     EXPECT_EQ(r.status, AcquireStatus::kConnectFailed);
     EXPECT_NE(r.error.find("cannot connect"), std::string::npos) << r.error;
+    // Clients see this text: it must not reveal where the upstream is.
+    EXPECT_EQ(r.error.find("127.0.0.1"), std::string::npos) << r.error;
+    EXPECT_EQ(r.error.find(std::to_string(closedPort)), std::string::npos) << r.error;
     EXPECT_EQ(pool_->stats().total, 0u);
   });
 }
