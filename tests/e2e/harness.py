@@ -77,6 +77,10 @@ OP_QUERY = 2004
 OP_COMPRESSED = 2012
 OP_MSG = 2013
 
+# The main database named in the upstream URI given to mongogate. Tests use other
+# databases, which SPEC §3 rule 4 forwards unchanged.
+MAIN_DB = "e2e_main"
+
 DIRECT_MODE = os.environ.get("MONGOGATE_E2E_DIRECT", "") not in ("", "0")
 
 _CODEC = CodecOptions(document_class=dict, tz_aware=False)
@@ -319,6 +323,8 @@ class Upstream:
         if not UPSTREAM_SCRIPT.exists():
             raise RuntimeError(f"{UPSTREAM_SCRIPT} does not exist")
         port_file = self.workdir / f"upstream-{self.name}.port"
+        with contextlib.suppress(FileNotFoundError):
+            port_file.unlink()
         args = [PYTHON, str(UPSTREAM_SCRIPT), "--port", "0", "--port-file", str(port_file),
                 "--name", self.name]
         if self.max_wire_version is not None:
@@ -478,7 +484,8 @@ class Mongogate:
 
     def __init__(self, binary: Path, upstream_uri: str, workdir: Path,
                  extra_args: Iterable[str] = (), env: Optional[dict] = None,
-                 log_level: str = "debug", name: str = "mongogate"):
+                 log_level: str = "debug", name: str = "mongogate",
+                 cli_upstream: bool = True, cli_listen: bool = True):
         self.binary = binary
         self.upstream_uri = upstream_uri
         self.workdir = workdir
@@ -491,6 +498,10 @@ class Mongogate:
         self.log_path = workdir / f"{name}.stderr.log"
         self.port_file = workdir / f"{name}.port"
         self.exit_code: Optional[int] = None
+        # False: pass the upstream / listen address only through MONGODB_URI /
+        # MONGOGATE_LISTEN, to test the environment fallbacks.
+        self.cli_upstream = cli_upstream
+        self.cli_listen = cli_listen
 
     @property
     def address(self) -> str:
@@ -503,10 +514,17 @@ class Mongogate:
     def start(self) -> "Mongogate":
         if not self.binary.exists():
             raise RuntimeError(f"mongogate binary {self.binary} does not exist")
-        args = [str(self.binary), "--listen", "127.0.0.1:0", "--port-file", str(self.port_file),
-                "--upstream", self.upstream_uri, "--log-level", self.log_level] + self.extra_args
+        with contextlib.suppress(FileNotFoundError):
+            self.port_file.unlink()  # a stale port would point the tests elsewhere
+        args = [str(self.binary), "--port-file", str(self.port_file),
+                "--log-level", self.log_level]
+        if self.cli_listen:
+            args += ["--listen", "127.0.0.1:0"]
+        if self.cli_upstream:
+            args += ["--upstream", self.upstream_uri]
+        args += self.extra_args
         env = dict(os.environ)
-        env.pop("MONGOGATE_LISTEN", None)
+        env["MONGOGATE_LISTEN"] = "127.0.0.1:0"
         env["MONGODB_URI"] = self.upstream_uri
         # Sanitizer builds: keep reports in stderr, make leaks and UB fail the exit code.
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:halt_on_error=1")
@@ -580,8 +598,17 @@ class Mongogate:
         if code != 0:
             problems.append(f"mongogate exited with {code} after SIGTERM (want 0)")
         if problems:
-            raise AssertionError("\n".join(problems) + f"\nlog {self.log_path} tail:\n"
-                                 + tail(self.log_path))
+            raise AssertionError("\n".join(problems) + self.sanitizer_excerpt()
+                                 + f"\nlog {self.log_path} tail:\n" + tail(self.log_path, 3000))
+
+    def sanitizer_excerpt(self, lines: int = 40, width: int = 240) -> str:
+        """The start of the first sanitizer report (its top frames), lines shortened."""
+        log = self.log().splitlines()
+        for i, line in enumerate(log):
+            if any(m in line for m in SANITIZER_MARKERS):
+                block = [entry[:width] for entry in log[i:i + lines]]
+                return "\nfirst sanitizer report:\n" + "\n".join(block)
+        return ""
 
 
 # --------------------------------------------------------------------------------------
@@ -604,6 +631,7 @@ class E2ETestCase(unittest.TestCase):
         cls.workdir = Path(tempfile.mkdtemp(prefix=f"mongogate-e2e-{cls.__name__}-"))
         cls._proxies = []
         cls._upstreams = []
+        cls._proxy_count = 0
         cls._keep_logs = bool(os.environ.get("MONGOGATE_E2E_KEEP_LOGS"))
         cls.addClassCleanup(cls._remove_workdir)
         # Runs before rmtree (cleanups are LIFO): stop processes, then check the proxy.
@@ -639,17 +667,25 @@ class E2ETestCase(unittest.TestCase):
         return upstream.start()
 
     @classmethod
-    def start_proxy(cls, upstream: Upstream, extra_args: Iterable[str] = (),
-                    env: Optional[dict] = None, name: Optional[str] = None) -> Optional[Mongogate]:
-        """Start mongogate in front of ``upstream``; None in direct (development) mode."""
+    def start_proxy(cls, upstream: "Upstream | str", extra_args: Iterable[str] = (),
+                    env: Optional[dict] = None, name: Optional[str] = None,
+                    main_db: str = MAIN_DB, **options: Any) -> Optional[Mongogate]:
+        """Start mongogate in front of ``upstream``; None in direct (development) mode.
+
+        The upstream URI names ``main_db`` as the main database, as MONGODB_URI does in
+        production (SPEC §2). ``upstream`` may also be a full URI string.
+        """
         if DIRECT_MODE:
             return None
         binary = find_mongogate_binary()
         if binary is None:
             raise RuntimeError("no mongogate binary: set MONGOGATE_BIN (ctest does), pass "
                                "--mongogate-bin PATH, or build into <repo>/build")
-        name = name or f"mongogate{len(cls._proxies) + 1}"
-        proxy = Mongogate(binary, upstream.uri, cls.workdir, extra_args, env, name=name)
+        cls._proxy_count += 1
+        name = f"{name or 'mongogate'}-{cls._proxy_count}"
+        uri = upstream if isinstance(upstream, str) else upstream.uri + main_db
+        proxy = Mongogate(binary, uri, cls.workdir, extra_args, env, name=name,
+                          **options)
         cls._proxies.append(proxy)
         return proxy.start()
 

@@ -18,11 +18,16 @@ from pymongo import MongoClient
 from pymongo.errors import AutoReconnect, ConnectionFailure, OperationFailure
 
 import harness
-from harness import (OP_INSERT, OP_MSG, OP_QUERY, OP_REPLY, E2ETestCase, WireConnection,
+from harness import (OP_INSERT, OP_MSG, OP_REPLY, E2ETestCase, WireConnection,
                      commands_named, frame, op_msg, op_msg_payload, op_query)
 
 DB = "e2e_faults"
 CLOSE_TIMEOUT = 5.0  # a misbehaving connection must be closed well within this
+
+
+def error_message(reply) -> str:
+    """errmsg (OP_MSG), or $err (an OP_REPLY query failure, as mongod sends)."""
+    return reply.doc.get("errmsg") or reply.doc.get("$err") or ""
 
 
 def make_client(port: int, **options) -> MongoClient:
@@ -87,8 +92,8 @@ class UpstreamFailures(FaultTestCase):
         worker = threading.Thread(target=keep_working, daemon=True)
         worker.start()
         try:
-            # Only `distinct` is faulted, so the bystander's insert/find are not.
-            self.upstream.add_fault("distinct", "close", times=1)
+            # Only `distinct` on this collection is faulted; the bystander is not.
+            self.upstream.add_fault("distinct", "close", times=1, collection="things")
             started = time.monotonic()
             with self.assertRaises((AutoReconnect, ConnectionFailure)):
                 victim[DB].things.distinct("k")
@@ -107,11 +112,13 @@ class UpstreamFailures(FaultTestCase):
         self.assert_bystander_works()
 
     def test_upstream_error_reply_is_relayed(self):
-        self.upstream.add_fault("count", "error", code=91, codeName="ShutdownInProgress",
+        # Not a state-change code (those make pymongo reset its pool), just a failure.
+        self.upstream.add_fault("count", "error", code=2, codeName="BadValue",
                                 errmsg="injected by the e2e test", times=1)
         with self.assertRaises(OperationFailure) as ctx:
             self.bystander[DB].command("count", "things")
-        self.assertEqual(ctx.exception.code, 91)
+        self.assertEqual(ctx.exception.code, 2)
+        self.assertEqual(ctx.exception.details.get("codeName"), "BadValue")
         self.assertIn("injected by the e2e test", str(ctx.exception))
         self.assert_bystander_works()
 
@@ -183,7 +190,8 @@ class HostileFrames(FaultTestCase):
             reply = conn.recv_message(CLOSE_TIMEOUT)
             self.assertIn(reply.opcode, (OP_MSG, OP_REPLY))
             self.assertEqual(reply.doc.get("ok"), 0, reply.doc)
-            self.assertTrue(reply.doc.get("errmsg"), reply.doc)
+            self.assertTrue(error_message(reply), reply.doc)
+            self.assertIsInstance(reply.doc.get("code"), int, reply.doc)
             self.assertTrue(conn.wait_closed(CLOSE_TIMEOUT), "legacy opcode: connection stayed open")
         self.assertEqual(commands_named(self.upstream.recorded(), "insert", collection="legacy"), [])
         self.assertEqual(self.upstream.find_all(DB, "legacy"), [])
@@ -209,6 +217,7 @@ class HostileFrames(FaultTestCase):
         self.assertNotIn("raw-e2e", names)
 
     def test_op_query_for_a_normal_command_is_refused(self):
+        self.upstream.clear_recorded()
         with WireConnection(self.port) as conn:
             rid = harness.next_request_id()
             conn.send(op_query(f"{DB}.$cmd", {"count": "bystander"}, request_id=rid))
@@ -216,7 +225,11 @@ class HostileFrames(FaultTestCase):
             self.assertEqual(reply.opcode, OP_REPLY)
             self.assertEqual(reply.response_to, rid)
             self.assertEqual(reply.doc.get("ok"), 0, reply.doc)
-            self.assertTrue(reply.doc.get("errmsg"))
+            self.assertTrue(error_message(reply), reply.doc)
+            # Refused, not closed: the handshake still works on the same connection.
+            self.assertEqual(conn.command({"hello": 1}).get("ok"), 1.0)
+        self.assertEqual(commands_named(self.upstream.recorded(), "count",
+                                        collection="bystander"), [])
         self.assert_bystander_works()
 
     def test_raw_op_msg_round_trip(self):

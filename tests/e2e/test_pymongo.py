@@ -6,7 +6,6 @@ Run: MONGOGATE_BIN=build/proxy/mongogate /usr/bin/python3 -m unittest -v test_py
 
 from __future__ import annotations
 
-import unittest
 
 import pymongo
 from pymongo import MongoClient
@@ -68,14 +67,22 @@ class PymongoThroughProxy(E2ETestCase):
 
     def test_no_client_hello_reaches_the_upstream(self):
         self.require_proxy()
-        # New connections (a second client) and explicit hellos from the application.
-        extra = self.new_client(appname="hello-probe")
-        extra.admin.command("ping")
-        before = len([r for r in self.upstream.recorded() if is_hello(r)])
-        for _ in range(20):
-            extra.admin.command("hello")
-            extra.admin.command("isMaster")
-        extra.close()
+        # A proxy of its own, so the upstream records every connection it opens from the
+        # first byte (other tests clear the record).
+        self.upstream.clear_recorded()
+        proxy = self.start_proxy(self.upstream, name="hello-check")
+        extra = MongoClient("127.0.0.1", proxy.port, serverSelectionTimeoutMS=10000,
+                            socketTimeoutMS=30000, appname="hello-probe")
+        try:
+            extra[DB].hello_probe.insert_one({"x": 1})  # opens an upstream connection
+            before = len([r for r in self.upstream.recorded() if is_hello(r)])
+            for _ in range(20):
+                extra.admin.command("hello")
+                extra.admin.command("isMaster")
+            extra[DB].hello_probe.find_one()
+        finally:
+            extra.close()
+        self.stop_proxy(proxy)
         records = self.upstream.recorded()
         names = hello_driver_names(records)
         self.assertNotIn("PyMongo", names, "a client hello was forwarded")
@@ -191,8 +198,10 @@ class PymongoThroughProxy(E2ETestCase):
         self.assertEqual(coll.find_one({"_id": 7})["n"], 7)
         self.assertIsNone(coll.find_one({"_id": "missing"}))
 
-        find = commands_named(self.upstream.recorded(), "find", collection="finds")[-2]["body"]
-        self.assertEqual(find.get("filter"), {"even": True})
+        finds = [r["body"] for r in commands_named(self.upstream.recorded(), "find",
+                                                     collection="finds")]
+        find = next((f for f in finds if f.get("filter") == {"even": True}), None)
+        self.assertIsNotNone(find, finds)
         self.assertEqual(find.get("sort"), {"n": -1})
         self.assertEqual(find.get("limit"), 4)
         self.assertEqual(find.get("projection"), {"_id": 0, "n": 1})

@@ -34,7 +34,9 @@ checkEq(upd.modifiedCount, 1, 'updateOne modified');
 const updMany = coll.updateMany({ group: 0 }, { $set: { zero: true } });
 checkEq(updMany.modifiedCount, 10, 'updateMany modified');
 const ups = coll.updateOne({ _id: 'u' }, { $set: { kind: 'upsert' } }, { upsert: true });
-checkEq(ups.upsertedId, 'u', 'upsert id');
+checkEq(ups.upsertedCount, 1, 'upsertedCount');
+// mongosh's UpdateResult names the upserted _id insertedId (the Node driver: upsertedId).
+checkEq(ups.insertedId ?? ups.upsertedId, 'u', 'upserted _id');
 
 checkEq(coll.countDocuments({ zero: true }), 10, 'countDocuments');
 checkEq(coll.aggregate([
