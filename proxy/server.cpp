@@ -110,7 +110,6 @@ int Server::run() {
 
   control_.run();
   for (auto& worker : workers_) worker->join();
-  workers_.clear();
   spdlog::info("mongogate stopped");
   return 0;
 }

@@ -26,8 +26,10 @@ class Server {
 
   const config::ProxyConfig& config_;
   SharedState shared_;
-  asio::io_context control_{1};
   std::vector<std::unique_ptr<Worker>> workers_;
+  // Declared after the workers so it is destroyed first: a pending accept holds a
+  // socket that belongs to a worker's io_context.
+  asio::io_context control_{1};
   std::size_t nextWorker_ = 0;
   bool stopping_ = false;
 };

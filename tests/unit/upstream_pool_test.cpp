@@ -39,7 +39,9 @@ class FakeUpstream {
     }
   }
   awaitable<void> serve(std::shared_ptr<tcp::socket> socket) {
-    FrameReader reader(buffers_, wire::kDefaultMaxMessageSize);
+    // The frame owns its buffers: it may outlive this object until the io_context goes.
+    BufferPool buffers;
+    FrameReader reader(buffers, wire::kDefaultMaxMessageSize);
     for (;;) {
       if (co_await reader.next(*socket) != ReadStatus::kOk) co_return;
       bson_t reply = BSON_INITIALIZER;
@@ -56,7 +58,6 @@ class FakeUpstream {
   }
   asio::io_context& ioc_;
   tcp::acceptor acceptor_;
-  BufferPool buffers_;
   std::vector<std::shared_ptr<tcp::socket>> sockets_;
 };
 
@@ -83,8 +84,9 @@ class UpstreamPoolTest : public testing::Test {
     ASSERT_TRUE(done) << "the scenario did not finish";
   }
 
-  asio::io_context ioc_;
+  // Declared before the io_context: coroutine frames destroyed with it give buffers back.
   BufferPool buffers_;
+  asio::io_context ioc_;
   UpstreamLimitsStore limits_{UpstreamLimits{}};
   config::UpstreamConfig upstream_;
   config::PoolConfig settings_;
