@@ -61,6 +61,24 @@ void appendOpMsg(std::vector<std::uint8_t>& out, std::int32_t requestId, std::in
   endMessage(out, start);
 }
 
+void appendOpMsgWithSequences(std::vector<std::uint8_t>& out, std::int32_t requestId,
+                              std::int32_t responseTo, std::uint32_t flags, Bytes body,
+                              std::span<const SequenceOut> sequences) {
+  const std::size_t start = beginMessage(out, requestId, responseTo, OpCode::kMsg);
+  appendInt32(out, static_cast<std::int32_t>(flags & ~msgflags::kChecksumPresent));
+  out.push_back(0);  // section kind 0
+  appendBytes(out, body);
+  for (const SequenceOut& sequence : sequences) {
+    out.push_back(1);  // section kind 1
+    // size covers itself, the identifier with its NUL, and the documents
+    appendInt32(out, static_cast<std::int32_t>(4 + sequence.identifier.size() + 1 + sequence.documents.size()));
+    out.insert(out.end(), sequence.identifier.begin(), sequence.identifier.end());
+    out.push_back(0);
+    appendBytes(out, sequence.documents);
+  }
+  endMessage(out, start);
+}
+
 void appendOpReply(std::vector<std::uint8_t>& out, std::int32_t requestId, std::int32_t responseTo,
                    std::int32_t responseFlags, std::int64_t cursorId, std::int32_t startingFrom,
                    std::span<const Bytes> documents) {

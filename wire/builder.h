@@ -18,6 +18,18 @@ namespace mongogate::wire {
 void appendOpMsg(std::vector<std::uint8_t>& out, std::int32_t requestId, std::int32_t responseTo,
                  std::uint32_t flags, Bytes body);
 
+// One kind-1 section to write: its identifier and its concatenated BSON documents.
+struct SequenceOut {
+  std::string_view identifier;
+  Bytes documents;
+};
+
+// Appends to `out` an OP_MSG with a kind-0 `body` followed by the kind-1 `sequences`
+// in order. The checksum bit of `flags` is cleared and no checksum is written.
+void appendOpMsgWithSequences(std::vector<std::uint8_t>& out, std::int32_t requestId,
+                              std::int32_t responseTo, std::uint32_t flags, Bytes body,
+                              std::span<const SequenceOut> sequences);
+
 // Appends to `out` an OP_REPLY carrying `documents` (each one BSON document).
 void appendOpReply(std::vector<std::uint8_t>& out, std::int32_t requestId, std::int32_t responseTo,
                    std::int32_t responseFlags, std::int64_t cursorId, std::int32_t startingFrom,

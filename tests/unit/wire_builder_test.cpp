@@ -81,6 +81,26 @@ TEST(WireBuilder, OpMsgRoundTripClearsChecksumBit) {
   EXPECT_EQ(ByteVec(r.value.body.begin(), r.value.body.end()), body);
 }
 
+TEST(WireBuilder, OpMsgWithSequencesRoundTrip) {
+  const ByteVec body = bson(R"({"insert": "c", "$db": "d"})");
+  const ByteVec a = bson(R"({"_id": 1})");
+  const ByteVec b = bson(R"({"_id": 2})");
+  ByteVec docs = a;
+  docs.insert(docs.end(), b.begin(), b.end());
+  const SequenceOut sequences[] = {{"documents", bytesOf(docs)}, {"empty", {}}};
+  ByteVec out;
+  appendOpMsgWithSequences(out, 5, 0, msgflags::kChecksumPresent, bytesOf(body), sequences);
+  const auto r = parseOpMsg(bytesOf(out));
+  ASSERT_TRUE(isOk(r.error));
+  EXPECT_EQ(r.value.flags, 0u);
+  EXPECT_EQ(ByteVec(r.value.body.begin(), r.value.body.end()), body);
+  ASSERT_EQ(r.value.sequenceCount, 2u);
+  EXPECT_EQ(r.value.sequences[0].identifier, "documents");
+  EXPECT_EQ(ByteVec(r.value.sequences[0].documents.begin(), r.value.sequences[0].documents.end()), docs);
+  EXPECT_EQ(r.value.sequences[1].identifier, "empty");
+  EXPECT_TRUE(r.value.sequences[1].documents.empty());
+}
+
 TEST(WireBuilder, OpReplyCountsItsDocuments) {
   const ByteVec a = bson(R"({"a": 1})");
   const ByteVec b = bson(R"({"b": 2})");
