@@ -1,16 +1,25 @@
 #include "config/proxy_config.h"
 
 #include <mongoc/mongoc.h>
+#include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <limits>
 #include <optional>
+#include <set>
+#include <sstream>
 
 extern char** environ;
 
 namespace mongogate::config {
 namespace {
+
+using Environment = std::map<std::string, std::string>;
 
 template <class T>
 std::optional<T> parseNumber(const std::string& text, T min, T max) {
@@ -22,68 +31,781 @@ std::optional<T> parseNumber(const std::string& text, T min, T max) {
   return value;
 }
 
-struct OptionSpec {
-  const char* flag;
-  const char* env;  // nullptr: command line only
-  const char* help;
+// Where a value came from: the path a problem names, and the file position if any.
+struct Origin {
+  std::string path;
+  std::string location;
 };
 
-constexpr OptionSpec kOptions[] = {
-    {"--listen", "MONGOGATE_LISTEN", "HOST:PORT to accept clients on (default 127.0.0.1:27017; port 0 picks one)"},
-    {"--upstream", "MONGODB_URI", "connection string of the main upstream (required)"},
-    {"--threads", "MONGOGATE_THREADS", "worker threads (default: one per core)"},
-    {"--port-file", nullptr, "write the bound port to this file once listening"},
-    {"--pool-max-size", "MONGOGATE_POOL_MAX_SIZE", "upstream connections per upstream (default 100)"},
-    {"--wait-queue-timeout-ms", "MONGOGATE_WAIT_QUEUE_TIMEOUT_MS", "how long a request waits for an upstream connection (default 2000)"},
-    {"--connect-timeout-ms", "MONGOGATE_CONNECT_TIMEOUT_MS", "upstream connect + handshake timeout (default 5000)"},
-    {"--max-message-size", "MONGOGATE_MAX_MESSAGE_SIZE", "largest accepted message in bytes (default 48000000)"},
-    {"--drain-timeout-ms", "MONGOGATE_DRAIN_TIMEOUT_MS", "on SIGTERM, how long in-flight requests may finish (default 10000)"},
-    {"--log-level", "MONGOGATE_LOG_LEVEL", "trace, debug, info, warn or error (default info)"},
-};
-
-void applySetting(const std::string& name, const std::string& value, ProxyConfig& c,
-                  std::vector<ConfigProblem>& problems) {
-  auto bad = [&](std::string why) { problems.push_back({name, std::move(why)}); };
-  auto u32 = [&](std::uint32_t& field, std::uint32_t min, std::uint32_t max) {
-    if (auto v = parseNumber<std::uint32_t>(value, min, max)) {
-      field = *v;
-    } else {
-      bad("expected a whole number from " + std::to_string(min) + " to " + std::to_string(max) +
-          ", got '" + value + "'");
-    }
+// State while the layers (file, environment, command line) are applied. Upstream URIs
+// and placement are staged because they can only be judged once every layer is in.
+struct Draft {
+  Draft(ProxyConfig& c, std::vector<ConfigProblem>& p, std::vector<ConfigProblem>& w)
+      : config(c), problems(p), warnings(w) {}
+  ProxyConfig& config;
+  std::vector<ConfigProblem>& problems;
+  std::vector<ConfigProblem>& warnings;
+  struct StagedUri {
+    std::string uri;
+    Origin origin;
   };
-  if (name == "--listen" || name == "MONGOGATE_LISTEN") {
-    if (!parseHostPort(value, c.listen)) bad("expected HOST:PORT, got '" + value + "'");
-  } else if (name == "--upstream" || name == "MONGODB_URI") {
-    c.main.name = "main";
-    std::string why = parseUpstreamUri(value, c.main);
-    if (!why.empty()) bad(why);
-  } else if (name == "--threads" || name == "MONGOGATE_THREADS") {
-    u32(c.threads, 0, 1024);
-  } else if (name == "--port-file") {
-    c.portFile = value;
-  } else if (name == "--pool-max-size" || name == "MONGOGATE_POOL_MAX_SIZE") {
-    u32(c.pool.maxSize, 1, 100'000);
-  } else if (name == "--wait-queue-timeout-ms" || name == "MONGOGATE_WAIT_QUEUE_TIMEOUT_MS") {
-    u32(c.pool.waitQueueTimeoutMs, 1, 3'600'000);
-  } else if (name == "--connect-timeout-ms" || name == "MONGOGATE_CONNECT_TIMEOUT_MS") {
-    u32(c.pool.connectTimeoutMs, 1, 3'600'000);
-  } else if (name == "--drain-timeout-ms" || name == "MONGOGATE_DRAIN_TIMEOUT_MS") {
-    u32(c.drainTimeoutMs, 0, 3'600'000);
-  } else if (name == "--max-message-size" || name == "MONGOGATE_MAX_MESSAGE_SIZE") {
-    std::uint32_t v = 0;
-    u32(v, 1024, 48'000'000);
-    if (v != 0) c.maxMessageSize = static_cast<std::int32_t>(v);
-  } else if (name == "--log-level" || name == "MONGOGATE_LOG_LEVEL") {
-    static constexpr const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
-    bool known = false;
-    for (auto* l : kLevels) known = known || value == l;
-    if (known) {
-      c.logLevel = value;
-    } else {
-      bad("expected one of trace, debug, info, warn, error, off; got '" + value + "'");
+  std::map<std::string, StagedUri> uris;  // by upstream name
+  struct DeclaredUpstream {
+    std::string name;
+    Origin origin;
+  };
+  std::vector<DeclaredUpstream> fileUpstreams;  // the file's upstreams other than main/masteradmin
+  struct Placement {
+    std::int64_t database;
+    std::string upstream;
+    Origin origin;
+  };
+  std::vector<Placement> placement;
+  std::map<std::string, Origin> origins;  // setting path -> where its current value came from
+  std::set<std::string> fromFile;         // setting paths the file sets
+  std::map<std::string, std::string> fileValues;  // path -> the file's value, expanded
+  std::set<std::string> referenced;       // variables the file references
+
+  void report(const Origin& origin, std::string message) {
+    problems.push_back({origin.path, std::move(message), origin.location});
+  }
+  Origin originOf(const std::string& path) const {
+    auto it = origins.find(path);
+    return it != origins.end() ? it->second : Origin{path, ""};
+  }
+};
+
+// Applies one value; returns why it is bad ("" when applied).
+using Apply = std::string (*)(const std::string& value, Draft& draft, const Origin& origin);
+
+// A single-valued setting, however it is given.
+struct Setting {
+  const char* path;     // its YAML path
+  const char* flag;     // nullptr: not on the command line
+  const char* env;      // nullptr: no environment variable
+  const char* expects;  // for "expected ..., got a map"
+  const char* help;     // for --help (settings with a flag)
+  Apply apply;
+};
+
+template <class T>
+std::string setNumber(const std::string& value, T& field, T min, T max) {
+  if (auto v = parseNumber<T>(value, min, max)) {
+    field = *v;
+    return {};
+  }
+  return "expected a whole number from " + std::to_string(min) + " to " + std::to_string(max) + ", got '" +
+         value + "'";
+}
+
+std::string setBool(const std::string& value, bool& field) {
+  // The YAML 1.2 core schema's spellings; yes/no/on/off are too easy to misread.
+  if (value == "true" || value == "True" || value == "TRUE") {
+    field = true;
+  } else if (value == "false" || value == "False" || value == "FALSE") {
+    field = false;
+  } else {
+    return "expected true or false, got '" + value + "'";
+  }
+  return {};
+}
+
+std::string stageUri(const char* upstream, const std::string& value, Draft& d, const Origin& origin) {
+  // Judged in finish(): parse errors never quote the connection string.
+  d.uris[upstream] = {value, origin};
+  return {};
+}
+
+const Setting kSettings[] = {
+    {"listen", "--listen", "MONGOGATE_LISTEN", "HOST:PORT",
+     "HOST:PORT to accept clients on (default 127.0.0.1:27017; port 0 picks one)",
+     [](const std::string& v, Draft& d, const Origin&) -> std::string {
+       return parseHostPort(v, d.config.listen) ? "" : "expected HOST:PORT, got '" + v + "'";
+     }},
+    {"threads", "--threads", "MONGOGATE_THREADS", "a number", "worker threads (default: one per core)",
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::uint32_t>(v, d.config.threads, 0, 1024);
+     }},
+    {"log_level", "--log-level", "MONGOGATE_LOG_LEVEL", "a log level",
+     "trace, debug, info, warn, error or off (default info)",
+     [](const std::string& v, Draft& d, const Origin&) -> std::string {
+       static constexpr const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
+       for (const char* level : kLevels) {
+         if (v == level) {
+           d.config.logLevel = v;
+           return {};
+         }
+       }
+       return "expected one of trace, debug, info, warn, error, off; got '" + v + "'";
+     }},
+    {"max_message_size", "--max-message-size", "MONGOGATE_MAX_MESSAGE_SIZE", "a number",
+     "largest accepted message in bytes (default 48000000)",
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::int32_t>(v, d.config.maxMessageSize, 1024, 48'000'000);
+     }},
+    {"drain_timeout_ms", "--drain-timeout-ms", "MONGOGATE_DRAIN_TIMEOUT_MS", "a number",
+     "on SIGTERM, how long in-flight requests may finish (default 10000)",
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::uint32_t>(v, d.config.drainTimeoutMs, 0, 3'600'000);
+     }},
+    {"port_file", "--port-file", nullptr, "a path", "write the bound port to this file once listening",
+     [](const std::string& v, Draft& d, const Origin&) -> std::string {
+       d.config.portFile = v;
+       return {};
+     }},
+    {"upstreams.main.uri", "--upstream", "MONGODB_URI", "a connection string",
+     "connection string of the main upstream (required)",
+     [](const std::string& v, Draft& d, const Origin& o) { return stageUri("main", v, d, o); }},
+    {"upstreams.masteradmin.uri", "--master-admin-uri", "MASTER_ADMIN_MONGO_URI", "a connection string",
+     "connection string of the masteradmin upstream (default: the main upstream's)",
+     [](const std::string& v, Draft& d, const Origin& o) { return stageUri("masteradmin", v, d, o); }},
+    {"pool.max_size", "--pool-max-size", "MONGOGATE_POOL_MAX_SIZE", "a number",
+     "upstream connections per upstream (default 100)",
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::uint32_t>(v, d.config.pool.maxSize, 1, 100'000);
+     }},
+    {"pool.wait_queue_timeout_ms", "--wait-queue-timeout-ms", "MONGOGATE_WAIT_QUEUE_TIMEOUT_MS", "a number",
+     "how long a request waits for an upstream connection (default 2000)",
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::uint32_t>(v, d.config.pool.waitQueueTimeoutMs, 1, 3'600'000);
+     }},
+    {"pool.connect_timeout_ms", "--connect-timeout-ms", "MONGOGATE_CONNECT_TIMEOUT_MS", "a number",
+     "upstream connect + handshake timeout (default 5000)",
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::uint32_t>(v, d.config.pool.connectTimeoutMs, 1, 3'600'000);
+     }},
+    {"pool.idle_check_ms", nullptr, nullptr, "a number", nullptr,
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::uint32_t>(v, d.config.pool.idleCheckMs, 0, 3'600'000);
+     }},
+    {"routing.main_database", "--main-database", nullptr, "a database name",
+     "the main database (default: the one named in the main upstream's URI, else test)",
+     [](const std::string& v, Draft& d, const Origin&) -> std::string {
+       d.config.routing.mainDatabase = v;
+       return {};
+     }},
+    {"routing.registry_collection", nullptr, nullptr, "a collection name", nullptr,
+     [](const std::string& v, Draft& d, const Origin&) -> std::string {
+       d.config.routing.registryCollection = v;
+       return {};
+     }},
+    {"routing.master_admin.upstream", nullptr, nullptr, "an upstream name", nullptr,
+     [](const std::string& v, Draft& d, const Origin&) -> std::string {
+       d.config.routing.masterAdminUpstream = v;
+       return {};
+     }},
+    {"routing.master_admin.physical_database", nullptr, nullptr, "a database name", nullptr,
+     [](const std::string& v, Draft& d, const Origin&) -> std::string {
+       d.config.routing.masterAdminPhysicalDatabase = v;
+       return {};
+     }},
+    {"routing.store_databases.prefix", "--database-prefix", "DATABASE_PREFIX", "a database name prefix",
+     "store databases are PREFIX_1 ... PREFIX_N (default pos_db)",
+     [](const std::string& v, Draft& d, const Origin&) -> std::string {
+       d.config.routing.databasePrefix = v;
+       return {};
+     }},
+    {"routing.store_databases.count", "--database-count", "DATABASE_COUNT", "a number",
+     "how many store databases, N (default 5)",
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::int32_t>(v, d.config.routing.databaseCount, 1, 1000);
+     }},
+    {"routing.store_databases.stores_per_database", "--stores-per-database", "STORES_PER_DATABASE", "a number",
+     "stores per store database for the fill policy (default 20)",
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::int32_t>(v, d.config.routing.storesPerDatabase, 1, 1'000'000);
+     }},
+    {"routing.store_database_prefix", nullptr, nullptr, "a database name prefix", nullptr,
+     [](const std::string& v, Draft& d, const Origin&) -> std::string {
+       d.config.routing.storeDatabasePrefix = v;
+       return {};
+     }},
+    {"routing.allow_drop_main_database", nullptr, nullptr, "true or false", nullptr,
+     [](const std::string& v, Draft& d, const Origin&) { return setBool(v, d.config.routing.allowDropMainDatabase); }},
+    {"registry.source", nullptr, nullptr, "upstream or file", nullptr,
+     [](const std::string& v, Draft& d, const Origin&) -> std::string {
+       if (v == "upstream") {
+         d.config.registry.source = RegistryConfig::Source::kUpstream;
+       } else if (v == "file") {
+         d.config.registry.source = RegistryConfig::Source::kFile;
+       } else {
+         return "expected upstream or file, got '" + v + "'";
+       }
+       return {};
+     }},
+    {"registry.file", nullptr, nullptr, "a path", nullptr,
+     [](const std::string& v, Draft& d, const Origin&) -> std::string {
+       d.config.registry.file = v;
+       return {};
+     }},
+    {"registry.poll_interval_ms", nullptr, nullptr, "a number", nullptr,
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::uint32_t>(v, d.config.registry.pollIntervalMs, 100, 3'600'000);
+     }},
+    {"registry.change_streams", nullptr, nullptr, "true or false", nullptr,
+     [](const std::string& v, Draft& d, const Origin&) { return setBool(v, d.config.registry.changeStreams); }},
+    {"registry.cache_file", nullptr, nullptr, "a path", nullptr,
+     [](const std::string& v, Draft& d, const Origin&) -> std::string {
+       d.config.registry.cacheFile = v;
+       return {};
+     }},
+    {"registry.assignment", nullptr, nullptr, "an assignment policy", nullptr,
+     [](const std::string& v, Draft& d, const Origin&) -> std::string {
+       using router::AssignmentPolicy;
+       for (auto policy : {AssignmentPolicy::kFill, AssignmentPolicy::kLeastLoaded, AssignmentPolicy::kRoundRobin}) {
+         if (v == toString(policy)) {
+           d.config.registry.assignment = policy;
+           return {};
+         }
+       }
+       return "expected fill, least_loaded or round_robin, got '" + v + "'";
+     }},
+};
+
+// Maps of settings; their keys are looked up in kSettings or below.
+constexpr const char* kSections[] = {"pool", "routing", "routing.master_admin", "routing.store_databases", "registry"};
+constexpr const char* kUpstreamsPath = "upstreams";
+constexpr const char* kPlacementPath = "routing.store_databases.placement";
+constexpr const char* kMasterAdminDatabasesPath = "routing.master_admin.databases";
+
+const Setting* settingByPath(std::string_view path) {
+  for (const Setting& s : kSettings) {
+    if (path == s.path) return &s;
+  }
+  return nullptr;
+}
+
+const Setting* settingByFlag(std::string_view flag) {
+  for (const Setting& s : kSettings) {
+    if (s.flag && flag == s.flag) return &s;
+  }
+  return nullptr;
+}
+
+void applySetting(const Setting& setting, const std::string& value, const Origin& origin, Draft& d) {
+  std::string why = setting.apply(value, d, origin);
+  if (why.empty()) {
+    d.origins[setting.path] = origin;
+  } else {
+    d.report(origin, std::move(why));
+  }
+}
+
+// MongoDB's rules for database names (those of Unix-like systems).
+std::string databaseNameProblem(std::string_view name) {
+  if (name.empty()) return "a database name cannot be empty";
+  if (name.size() > 63) return "a database name has at most 63 bytes";
+  for (char ch : std::string_view("/\\. \"$")) {
+    if (name.find(ch) != std::string_view::npos) return std::string("a database name cannot contain '") + ch + "'";
+  }
+  if (name.find('\0') != std::string_view::npos) return "a database name cannot contain a NUL byte";
+  return {};
+}
+
+std::string collectionNameProblem(std::string_view name) {
+  if (name.empty()) return "a collection name cannot be empty";
+  if (name.find('$') != std::string_view::npos) return "a collection name cannot contain '$'";
+  if (name.find('\0') != std::string_view::npos) return "a collection name cannot contain a NUL byte";
+  if (name.rfind("system.", 0) == 0) return "collection names starting with 'system.' are reserved";
+  return {};
+}
+
+bool validUpstreamName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+  });
+}
+
+const char* describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: return "a map";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Scalar: return "a single value";
+    default: return "nothing";
+  }
+}
+
+// Walks the YAML document: every key is known, every value expanded and applied.
+class FileLayer {
+ public:
+  FileLayer(Draft& draft, const Environment& environment, std::string file)
+      : d_(draft), environment_(environment), file_(std::move(file)) {}
+
+  void load(const std::string& text) {
+    std::vector<YAML::Node> documents;
+    try {
+      documents = YAML::LoadAll(text);
+    } catch (const YAML::Exception& e) {
+      d_.report({file_, e.mark.is_null() ? "" : locate(e.mark)}, "not valid YAML: " + e.msg);
+      return;
+    }
+    if (documents.size() > 1) {
+      d_.report({file_, ""}, "holds " + std::to_string(documents.size()) + " YAML documents; expected one");
+      return;
+    }
+    if (documents.empty() || documents[0].IsNull()) return;  // an empty file: nothing set
+    if (!documents[0].IsMap()) {
+      d_.report({file_, locate(documents[0].Mark())},
+                std::string("expected a map of settings at the top level, got ") + describe(documents[0]));
+      return;
+    }
+    try {
+      section(documents[0], "");
+    } catch (const YAML::Exception& e) {
+      d_.report({file_, e.mark.is_null() ? "" : locate(e.mark)}, e.msg);
     }
   }
+
+ private:
+  std::string locate(const YAML::Mark& mark) const {
+    if (mark.is_null()) return file_;
+    return file_ + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+  }
+  Origin originAt(const std::string& path, const YAML::Node& node) const { return {path, locate(node.Mark())}; }
+
+  // Calls visit(key, path, keyNode, value) for each entry of a map, after rejecting
+  // keys that are not plain names and keys given twice (yaml-cpp keeps both).
+  template <class Visit>
+  void entries(const YAML::Node& map, const std::string& prefix, Visit visit) {
+    std::map<std::string, int> seen;  // key -> line
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      // Copies: yaml-cpp's operator-> returns a temporary proxy (nodes are handles).
+      const YAML::Node keyNode = it->first;
+      const YAML::Node value = it->second;
+      if (!keyNode.IsScalar()) {
+        d_.report(originAt(prefix.empty() ? file_ : prefix, keyNode),
+                  std::string("keys must be plain names, got ") + describe(keyNode));
+        continue;
+      }
+      const std::string key = keyNode.Scalar();
+      const std::string path = prefix.empty() ? key : prefix + "." + key;
+      auto [previous, fresh] = seen.emplace(key, keyNode.Mark().line + 1);
+      if (!fresh) {
+        d_.report(originAt(path, keyNode),
+                  "duplicate key (first given on line " + std::to_string(previous->second) + ")");
+        continue;
+      }
+      visit(key, path, keyNode, value);
+    }
+  }
+
+  // The scalar at `path`, expanded; nullopt (reported) when it is not one or fails.
+  std::optional<std::string> scalar(const YAML::Node& node, const std::string& path, const char* expects) {
+    if (!node.IsScalar()) {
+      d_.report(originAt(path, node), std::string("expected ") + expects + ", got " + describe(node));
+      return std::nullopt;
+    }
+    Expansion expanded = expandVariables(node.Scalar(), environment_);
+    d_.referenced.insert(expanded.variables.begin(), expanded.variables.end());
+    if (!expanded.error.empty()) {
+      d_.report(originAt(path, node), expanded.error);
+      return std::nullopt;
+    }
+    return std::move(expanded.value);
+  }
+
+  void section(const YAML::Node& map, const std::string& prefix) {
+    entries(map, prefix, [&](const std::string& key, const std::string& path, const YAML::Node& keyNode,
+                             const YAML::Node& value) {
+      // A dotted key ("routing.main_database" at the top) would reach a nested setting
+      // from the wrong level; the "upstreams" map is walked by upstreams().
+      const bool plain = key.find('.') == std::string::npos && path.rfind("upstreams.", 0) != 0;
+      const bool isSection =
+          plain && std::find(std::begin(kSections), std::end(kSections), path) != std::end(kSections);
+      const Setting* setting = plain ? settingByPath(path) : nullptr;
+      const bool known = isSection || setting ||
+                         (plain && (path == kUpstreamsPath || path == kPlacementPath ||
+                                    path == kMasterAdminDatabasesPath));
+      if (!known) {
+        d_.report(originAt(path, keyNode), "unknown key");
+        return;
+      }
+      if (value.IsNull()) return;  // "key:" or "key: ~" counts as not given
+      if (isSection) {
+        if (!value.IsMap()) {
+          d_.report(originAt(path, value), std::string("expected a map of settings, got ") + describe(value));
+          return;
+        }
+        section(value, path);
+      } else if (path == kUpstreamsPath) {
+        upstreams(value);
+      } else if (path == kPlacementPath) {
+        placement(value);
+      } else if (path == kMasterAdminDatabasesPath) {
+        masterAdminDatabases(value);
+      } else {
+        d_.fromFile.insert(path);
+        if (auto text = scalar(value, path, setting->expects)) {
+          d_.fileValues[path] = *text;
+          applySetting(*setting, *text, originAt(path, value), d_);
+        }
+      }
+    });
+  }
+
+  void upstreams(const YAML::Node& map) {
+    if (!map.IsMap()) {
+      d_.report(originAt(kUpstreamsPath, map),
+                std::string("expected a map of upstream names to { uri: ... }, got ") + describe(map));
+      return;
+    }
+    entries(map, kUpstreamsPath, [&](const std::string& name, const std::string& path, const YAML::Node& keyNode,
+                                     const YAML::Node& value) {
+      if (!validUpstreamName(name)) {
+        d_.report(originAt(path, keyNode), "an upstream name has 1 to 64 letters, digits, '_' or '-'");
+        return;
+      }
+      if (name != "main" && name != "masteradmin") d_.fileUpstreams.push_back({name, originAt(path, keyNode)});
+      if (value.IsNull()) return;
+      if (!value.IsMap()) {
+        d_.report(originAt(path, value), std::string("expected a map such as { uri: ... }, got ") + describe(value));
+        return;
+      }
+      entries(value, path, [&](const std::string& key, const std::string& keyPath, const YAML::Node& innerKey,
+                               const YAML::Node& inner) {
+        if (key != "uri") {
+          d_.report(originAt(keyPath, innerKey), "unknown key");
+          return;
+        }
+        if (inner.IsNull()) return;
+        d_.fromFile.insert(keyPath);
+        if (auto uri = scalar(inner, keyPath, "a connection string")) {
+          d_.fileValues[keyPath] = *uri;
+          d_.origins[keyPath] = originAt(keyPath, inner);
+          d_.uris[name] = {std::move(*uri), originAt(keyPath, inner)};
+        }
+      });
+    });
+  }
+
+  void placement(const YAML::Node& map) {
+    if (!map.IsMap()) {
+      d_.report(originAt(kPlacementPath, map),
+                std::string("expected a map of store database numbers to upstream names, got ") + describe(map));
+      return;
+    }
+    entries(map, kPlacementPath, [&](const std::string& key, const std::string& path, const YAML::Node& keyNode,
+                                     const YAML::Node& value) {
+      auto number = parseNumber<std::int64_t>(key, std::numeric_limits<std::int64_t>::min(),
+                                              std::numeric_limits<std::int64_t>::max());
+      if (!number) {
+        d_.report(originAt(path, keyNode), "expected a store database number (N of " +
+                                               d_.config.routing.databasePrefix + "_N) as the key");
+        return;
+      }
+      if (value.IsNull()) return;
+      if (auto upstream = scalar(value, path, "an upstream name")) {
+        d_.placement.push_back({*number, std::move(*upstream), originAt(path, value)});
+      }
+    });
+  }
+
+  void masterAdminDatabases(const YAML::Node& list) {
+    const std::string path = kMasterAdminDatabasesPath;
+    if (!list.IsSequence()) {
+      d_.report(originAt(path, list), std::string("expected a list of database names, got ") + describe(list));
+      return;
+    }
+    std::vector<std::string> names;
+    bool ok = true;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const std::string itemPath = path + "[" + std::to_string(i) + "]";
+      auto name = scalar(list[i], itemPath, "a database name");
+      if (!name) {
+        ok = false;
+        continue;
+      }
+      if (std::string why = databaseNameProblem(*name); !why.empty()) {
+        d_.report(originAt(itemPath, list[i]), "'" + *name + "': " + why);
+        ok = false;
+      } else if (std::find(names.begin(), names.end(), *name) != names.end()) {
+        d_.report(originAt(itemPath, list[i]), "'" + *name + "' is listed twice");
+        ok = false;
+      }
+      names.push_back(std::move(*name));
+    }
+    d_.fromFile.insert(path);
+    if (ok) {
+      d_.config.routing.masterAdminDatabases = std::move(names);
+      d_.origins[path] = originAt(path, list);
+    }
+  }
+
+  Draft& d_;
+  const Environment& environment_;
+  std::string file_;
+};
+
+// Environment variables fill what the file leaves out.
+void applyEnvironment(const Environment& environment, const std::string& configFile, Draft& d) {
+  for (const Setting& setting : kSettings) {
+    if (!setting.env) continue;
+    auto it = environment.find(setting.env);
+    if (it == environment.end() || it->second.empty()) continue;
+    if (d.fromFile.count(setting.path)) {
+      auto fileValue = d.fileValues.find(setting.path);
+      const bool same = fileValue != d.fileValues.end() && fileValue->second == it->second;
+      if (!same && !d.referenced.count(setting.env)) {
+        d.warnings.push_back({setting.env,
+                              std::string("ignored: ") + configFile + " sets " + setting.path + "; write \"${" +
+                                  setting.env + "}\" there to use this variable",
+                              ""});
+      }
+      continue;
+    }
+    applySetting(setting, it->second, {setting.env, ""}, d);
+  }
+}
+
+std::string joined(const std::set<std::string>& names) {
+  std::string out;
+  for (const auto& name : names) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+// Judges what only makes sense once every layer is in, and fills the derived fields.
+void finish(Draft& d, bool haveFile, bool showHelp) {
+  ProxyConfig& c = d.config;
+
+  // Upstreams.
+  std::set<std::string> declared{"main", "masteradmin"};
+  for (const auto& u : d.fileUpstreams) declared.insert(u.name);
+  auto resolve = [&](const std::string& name, UpstreamConfig& out) {
+    out.name = name;
+    auto it = d.uris.find(name);
+    if (it == d.uris.end()) return false;
+    if (std::string why = parseUpstreamUri(it->second.uri, out); !why.empty()) d.report(it->second.origin, why);
+    out.uri = it->second.uri;
+    return true;
+  };
+  // A value that was given but failed (an unset variable, say) is reported already.
+  auto reported = [&](std::initializer_list<std::string_view> paths) {
+    return std::any_of(d.problems.begin(), d.problems.end(), [&](const ConfigProblem& p) {
+      return std::find(paths.begin(), paths.end(), p.path) != paths.end();
+    });
+  };
+  UpstreamConfig main;
+  if (!resolve("main", main) && !showHelp && !reported({"upstreams.main.uri", "MONGODB_URI", "--upstream"})) {
+    d.report({haveFile ? "upstreams.main.uri" : "MONGODB_URI", ""},
+             haveFile ? "no upstream: give upstreams.main.uri in the file, set MONGODB_URI or pass --upstream"
+                      : "no upstream: set MONGODB_URI or pass --upstream");
+  }
+  UpstreamConfig masterAdmin;
+  if (!resolve("masteradmin", masterAdmin)) {
+    masterAdmin = main;  // SPEC §2: MASTER_ADMIN_MONGO_URI falls back to MONGODB_URI
+    masterAdmin.name = "masteradmin";
+  }
+  c.upstreams.clear();
+  c.upstreams.push_back(main);
+  c.upstreams.push_back(masterAdmin);
+  for (const auto& declaredUpstream : d.fileUpstreams) {
+    UpstreamConfig upstream;
+    const std::string uriPath = declaredUpstream.origin.path + ".uri";
+    if (!resolve(declaredUpstream.name, upstream) && !reported({declaredUpstream.origin.path, uriPath})) {
+      d.report({uriPath, declaredUpstream.origin.location},
+               "missing: every upstream needs a connection string");
+    }
+    c.upstreams.push_back(std::move(upstream));
+  }
+  for (std::size_t i = 1; i < c.upstreams.size(); ++i) {
+    c.upstreams[i].sameAsMain = !main.uri.empty() && c.upstreams[i].uri == main.uri;
+  }
+  c.main = c.upstreams.front();
+
+  // Routing (SPEC §2, §3).
+  router::RoutingConfig& r = c.routing;
+  r.mainUpstream = "main";
+  const bool mainDatabaseGiven = d.origins.count("routing.main_database") > 0;
+  if (!mainDatabaseGiven) r.mainDatabase = main.database.empty() ? "test" : main.database;
+  const Origin mainDatabaseOrigin =
+      mainDatabaseGiven ? d.originOf("routing.main_database") : d.originOf("upstreams.main.uri");
+  if (std::string why = databaseNameProblem(r.mainDatabase); !why.empty()) {
+    d.report(mainDatabaseOrigin, "main database '" + r.mainDatabase + "': " + why);
+  }
+  if (std::string why = collectionNameProblem(r.registryCollection); !why.empty()) {
+    d.report(d.originOf("routing.registry_collection"), "'" + r.registryCollection + "': " + why);
+  }
+  const std::string lastStoreDatabase = r.databasePrefix + "_" + std::to_string(r.databaseCount);
+  if (std::string why = databaseNameProblem(lastStoreDatabase); !why.empty()) {
+    d.report(d.originOf("routing.store_databases.prefix"),
+             "'" + r.databasePrefix + "' makes store database names such as '" + lastStoreDatabase + "': " + why);
+  }
+  if (r.storeDatabasePrefix.empty()) {
+    d.report(d.originOf("routing.store_database_prefix"),
+             "cannot be empty: every database would be taken for a per-store database");
+  } else if (std::string why = databaseNameProblem(r.storeDatabasePrefix); !why.empty()) {
+    d.report(d.originOf("routing.store_database_prefix"), "'" + r.storeDatabasePrefix + "': " + why);
+  } else if (r.mainDatabase.rfind(r.storeDatabasePrefix, 0) == 0) {
+    d.report(mainDatabaseOrigin, "main database '" + r.mainDatabase + "' starts with store_database_prefix '" +
+                                     r.storeDatabasePrefix + "', so it would be taken for a per-store database");
+  }
+  for (std::int32_t n = 1; n <= r.databaseCount; ++n) {
+    if (r.mainDatabase == r.databasePrefix + "_" + std::to_string(n)) {
+      d.report(mainDatabaseOrigin, "main database '" + r.mainDatabase + "' is also store database " +
+                                       std::to_string(n));
+    }
+  }
+  if (std::find(r.masterAdminDatabases.begin(), r.masterAdminDatabases.end(), r.mainDatabase) !=
+      r.masterAdminDatabases.end()) {
+    d.report(d.originOf(kMasterAdminDatabasesPath),
+             "'" + r.mainDatabase + "' is the main database; it cannot also be a master-admin database");
+  }
+  if (!r.masterAdminPhysicalDatabase.empty()) {
+    const Origin origin = d.originOf("routing.master_admin.physical_database");
+    if (std::string why = databaseNameProblem(r.masterAdminPhysicalDatabase); !why.empty()) {
+      d.report(origin, "'" + r.masterAdminPhysicalDatabase + "': " + why);
+    } else if (r.masterAdminDatabases.size() > 1) {
+      d.report(origin, "only one master-admin database can be renamed; with " +
+                           std::to_string(r.masterAdminDatabases.size()) +
+                           " listed, leave physical_database out and each keeps its name");
+    }
+  }
+  if (!declared.count(r.masterAdminUpstream)) {
+    d.report(d.originOf("routing.master_admin.upstream"),
+             "unknown upstream '" + r.masterAdminUpstream + "' (known: " + joined(declared) + ")");
+  }
+  r.storeDatabaseUpstreams.assign(static_cast<std::size_t>(r.databaseCount), r.mainUpstream);
+  std::set<std::string> used{"main", "masteradmin", r.masterAdminUpstream};
+  for (const auto& placed : d.placement) {
+    if (placed.database < 1 || placed.database > r.databaseCount) {
+      d.report(placed.origin, "store database " + std::to_string(placed.database) + " is outside 1.." +
+                                  std::to_string(r.databaseCount) + " (routing.store_databases.count)");
+    } else if (!declared.count(placed.upstream)) {
+      d.report(placed.origin, "unknown upstream '" + placed.upstream + "' (known: " + joined(declared) + ")");
+    } else {
+      r.storeDatabaseUpstreams[static_cast<std::size_t>(placed.database - 1)] = placed.upstream;
+      used.insert(placed.upstream);
+    }
+  }
+  for (const auto& declaredUpstream : d.fileUpstreams) {
+    if (!used.count(declaredUpstream.name)) {
+      d.warnings.push_back({declaredUpstream.origin.path,
+                            "no route uses this upstream (not in placement, not the master-admin upstream)",
+                            declaredUpstream.origin.location});
+    }
+  }
+
+  // Registry.
+  if (c.registry.source == RegistryConfig::Source::kFile && c.registry.file.empty()) {
+    d.report(d.originOf("registry.file"), "required when registry.source is file");
+  }
+}
+
+bool isNameStart(char ch) { return ch == '_' || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'); }
+bool isNameChar(char ch) { return isNameStart(ch) || (ch >= '0' && ch <= '9'); }
+
+// "${NAME}", "${NAME:-default}" (default expanded only when taken), "$${" → "${".
+class Expander {
+ public:
+  Expander(std::string_view text, const Environment& environment, Expansion& out)
+      : text_(text), environment_(environment), out_(out) {}
+
+  void run() {
+    std::vector<std::string> missing;
+    if (!expand("", 0, out_.value, missing)) {
+      out_.value.clear();
+      return;
+    }
+    if (!missing.empty()) {
+      std::string names;
+      for (const auto& name : missing) names += (names.empty() ? "" : ", ") + name;
+      out_.error = (missing.size() == 1 ? "environment variable " + names + " is not set"
+                                        : "environment variables " + names + " are not set") +
+                   " (write ${" + missing.front() + ":-default} to give a default)";
+      out_.value.clear();
+    }
+  }
+
+ private:
+  // Expands up to the end of the text, or (openName non-empty) up to and including the
+  // '}' that closes the default of "${openName:-". False on a syntax error (out_.error).
+  bool expand(const std::string& openName, int depth, std::string& into, std::vector<std::string>& missing) {
+    if (depth > 8) return fail("references are nested more than 8 deep");
+    while (pos_ < text_.size()) {
+      const char ch = text_[pos_];
+      if (!openName.empty() && ch == '}') {
+        ++pos_;
+        return true;
+      }
+      if (text_.substr(pos_, 3) == "$${") {
+        into += "${";
+        pos_ += 3;
+        continue;
+      }
+      if (text_.substr(pos_, 2) != "${") {
+        into += ch;
+        ++pos_;
+        continue;
+      }
+      pos_ += 2;
+      const std::size_t nameStart = pos_;
+      if (pos_ < text_.size() && isNameStart(text_[pos_])) {
+        while (pos_ < text_.size() && isNameChar(text_[pos_])) ++pos_;
+      }
+      const std::string name(text_.substr(nameStart, pos_ - nameStart));
+      if (name.empty()) return fail("'${' must be followed by a variable name (write $${ for a literal ${)");
+      if (std::find(out_.variables.begin(), out_.variables.end(), name) == out_.variables.end()) {
+        out_.variables.push_back(name);
+      }
+      const auto found = environment_.find(name);
+      if (pos_ < text_.size() && text_[pos_] == '}') {
+        ++pos_;
+        if (found != environment_.end()) {
+          into += found->second;
+        } else if (std::find(missing.begin(), missing.end(), name) == missing.end()) {
+          missing.push_back(name);
+        }
+        continue;
+      }
+      if (text_.substr(pos_, 2) == ":-") {
+        pos_ += 2;
+        std::string fallback;
+        std::vector<std::string> fallbackMissing;
+        if (!expand(name, depth + 1, fallback, fallbackMissing)) return false;
+        if (found != environment_.end() && !found->second.empty()) {
+          into += found->second;
+        } else {
+          into += fallback;
+          for (auto& m : fallbackMissing) {
+            if (std::find(missing.begin(), missing.end(), m) == missing.end()) missing.push_back(std::move(m));
+          }
+        }
+        continue;
+      }
+      if (pos_ >= text_.size()) return fail("'${" + name + "' has no closing '}'");
+      return fail("'${" + name + "' is followed by '" + text_[pos_] + "': write ${" + name + "} or ${" + name +
+                  ":-default}");
+    }
+    if (!openName.empty()) return fail("'${" + openName + ":-' has no closing '}'");
+    return true;
+  }
+
+  bool fail(std::string message) {
+    out_.error = std::move(message);
+    return false;
+  }
+
+  std::string_view text_;
+  const Environment& environment_;
+  Expansion& out_;
+  std::size_t pos_ = 0;
+};
+
+bool readFile(const std::string& path, std::string& text, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = "cannot read '" + path + "': " + std::strerror(errno);
+    return false;
+  }
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) {
+    error = "cannot read '" + path + "'";
+    return false;
+  }
+  text = buffer.str();
+  return true;
 }
 
 }  // namespace
@@ -124,6 +846,19 @@ std::string UpstreamConfig::redactedUri() const {
   return uri.substr(0, colon + 1) + "****" + uri.substr(at);
 }
 
+const UpstreamConfig* ProxyConfig::findUpstream(std::string_view name) const {
+  for (const auto& upstream : upstreams) {
+    if (upstream.name == name) return &upstream;
+  }
+  return nullptr;
+}
+
+std::string formatProblem(const ConfigProblem& problem) {
+  std::string text = problem.path + ": " + problem.message;
+  if (!problem.location.empty()) text += " (at " + problem.location + ")";
+  return text;
+}
+
 std::string parseUpstreamUri(const std::string& uri, UpstreamConfig& out) {
   static const bool initialized = [] {
     mongoc_init();
@@ -157,17 +892,26 @@ std::string parseUpstreamUri(const std::string& uri, UpstreamConfig& out) {
   return {};
 }
 
+Expansion expandVariables(std::string_view text, const std::map<std::string, std::string>& environment) {
+  Expansion out;
+  Expander(text, environment, out).run();
+  return out;
+}
+
 ConfigResult loadConfig(int argc, const char* const* argv,
                         const std::map<std::string, std::string>& environment) {
   ConfigResult result;
   ProxyConfig& c = result.config;
-  for (const auto& spec : kOptions) {
-    if (!spec.env) continue;
-    auto it = environment.find(spec.env);
-    if (it != environment.end() && !it->second.empty()) {
-      applySetting(spec.env, it->second, c, result.problems);
-    }
-  }
+  Draft d(c, result.problems, result.warnings);
+
+  // The command line first: it names the file, and its values are applied last.
+  struct Argument {
+    const Setting* setting;
+    std::string flag;
+    std::string value;
+  };
+  std::vector<Argument> arguments;
+  std::string configFlag;  // "--config" or "MONGOGATE_CONFIG": where the file's name came from
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "-h" || arg == "--help") {
@@ -181,9 +925,16 @@ ConfigResult loadConfig(int argc, const char* const* argv,
       arg = arg.substr(0, eq);
       hasValue = true;
     }
-    bool known = false;
-    for (const auto& spec : kOptions) known = known || arg == spec.flag;
-    if (!known) {
+    if (arg == "--check-config") {
+      if (hasValue) {
+        result.problems.push_back({arg, "takes no value"});
+      } else {
+        c.checkConfigOnly = true;
+      }
+      continue;
+    }
+    const Setting* setting = settingByFlag(arg);
+    if (!setting && arg != "--config") {
       result.problems.push_back({arg, "unknown option (see --help)"});
       // Skip its value too, so that one typo is reported once.
       if (!hasValue && i + 1 < argc && argv[i + 1][0] != '-') ++i;
@@ -196,15 +947,34 @@ ConfigResult loadConfig(int argc, const char* const* argv,
       }
       value = argv[++i];
     }
-    applySetting(arg, value, c, result.problems);
+    if (!setting) {
+      c.configFile = value;
+      configFlag = arg;
+      continue;
+    }
+    arguments.push_back({setting, arg, value});
   }
-  if (c.main.uri.empty() && !result.showHelp) {
-    bool reported = false;
-    for (const auto& p : result.problems) reported = reported || p.path == "MONGODB_URI" || p.path == "--upstream";
-    if (!reported) {
-      result.problems.push_back({"MONGODB_URI", "no upstream: set MONGODB_URI or pass --upstream"});
+
+  if (configFlag.empty()) {
+    if (auto it = environment.find("MONGOGATE_CONFIG"); it != environment.end() && !it->second.empty()) {
+      c.configFile = it->second;
+      configFlag = "MONGOGATE_CONFIG";
     }
   }
+  if (!configFlag.empty()) {
+    std::string text;
+    std::string error;
+    if (c.configFile.empty()) {
+      result.problems.push_back({configFlag, "needs a file name"});
+    } else if (!readFile(c.configFile, text, error)) {
+      result.problems.push_back({configFlag, error});
+    } else {
+      FileLayer(d, environment, c.configFile).load(text);
+    }
+  }
+  applyEnvironment(environment, c.configFile, d);
+  for (const Argument& argument : arguments) applySetting(*argument.setting, argument.value, {argument.flag, ""}, d);
+  finish(d, !configFlag.empty(), result.showHelp);
   return result;
 }
 
@@ -221,8 +991,13 @@ std::map<std::string, std::string> processEnvironment() {
 std::string usageText() {
   std::string text =
       "usage: mongogate [options]\n"
-      "A MongoDB wire-protocol proxy. Options (environment variable in brackets):\n";
-  for (const auto& spec : kOptions) {
+      "A MongoDB wire-protocol proxy. Options (environment variable in brackets):\n"
+      "  --config FILE  [MONGOGATE_CONFIG]\n"
+      "      YAML configuration file; every setting is described in config/mongogate.example.yaml\n"
+      "  --check-config\n"
+      "      validate the configuration, print \"configuration OK\" or every problem, and exit\n";
+  for (const auto& spec : kSettings) {
+    if (!spec.flag) continue;
     text += "  ";
     text += spec.flag;
     text += " VALUE";
@@ -235,7 +1010,32 @@ std::string usageText() {
     text += spec.help;
     text += "\n";
   }
+  text +=
+      "Precedence: defaults < the file < environment variables (only for settings the file\n"
+      "leaves out; the file reads the environment through ${VAR} and ${VAR:-default}) <\n"
+      "command-line options.\n";
   return text;
+}
+
+std::vector<std::string> settingPaths() {
+  std::vector<std::string> paths;
+  for (const auto& spec : kSettings) paths.emplace_back(spec.path);
+  paths.emplace_back(kPlacementPath);
+  paths.emplace_back(kMasterAdminDatabasesPath);
+  return paths;
+}
+
+const char* toString(RegistryConfig::Source source) {
+  return source == RegistryConfig::Source::kFile ? "file" : "upstream";
+}
+
+const char* toString(router::AssignmentPolicy policy) {
+  switch (policy) {
+    case router::AssignmentPolicy::kLeastLoaded: return "least_loaded";
+    case router::AssignmentPolicy::kRoundRobin: return "round_robin";
+    case router::AssignmentPolicy::kFill: break;
+  }
+  return "fill";
 }
 
 }  // namespace mongogate::config

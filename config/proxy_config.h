@@ -1,14 +1,28 @@
 // config/proxy_config.h — mongogate's start-up configuration as plain structs.
 //
-// Promise: parsed and validated once, before anything listens. Every problem is
-// reported with the name of the setting it concerns; nothing is silently defaulted
-// when the user gave a bad value. (SPEC §9; YAML files come with the operations issue.)
+// Promise: parsed and validated once, before anything listens (and again on reload).
+// Every problem is reported with the path of the setting it concerns — a YAML path such
+// as "routing.store_databases.placement.7", an environment variable or a command-line
+// flag — and nothing is silently defaulted when the user gave a bad value. (SPEC §9.)
+//
+// Sources, lowest to highest precedence (config/mongogate.example.yaml says the same):
+//   1. built-in defaults;
+//   2. the YAML file (--config FILE or MONGOGATE_CONFIG), whose "${VAR}" and
+//      "${VAR:-default}" references are how the environment enters it;
+//   3. environment variables (MONGODB_URI, MASTER_ADMIN_MONGO_URI, DATABASE_PREFIX,
+//      DATABASE_COUNT, STORES_PER_DATABASE, MONGOGATE_*), but only for settings the file
+//      does not set — a variable shadowed by the file yields a warning unless the file
+//      references it;
+//   4. command-line options.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "router/routing.h"
 
 namespace mongogate::config {
 
@@ -20,11 +34,14 @@ struct HostPort {
 
 // One upstream deployment as its connection string describes it.
 struct UpstreamConfig {
-  std::string name;               // "main"
+  std::string name;               // "main", "masteradmin", or a name from the file
   std::string uri;                // as given (may hold credentials: never log it)
   std::vector<HostPort> hosts;    // seed list from the URI
   std::string database;           // the database named in the URI path ("" when none)
   std::string appName;            // appName= option, sent in mongogate's own hello
+  // Not "main", but its connection string is exactly main's (masteradmin falling back to
+  // MONGODB_URI, say): the same deployment, so main's pool can serve it.
+  bool sameAsMain = false;
   std::string redactedUri() const;  // the URI with any password replaced by "****"
 };
 
@@ -35,9 +52,20 @@ struct PoolConfig {
   std::uint32_t idleCheckMs = 1000;        // idle longer than this: probe before reuse
 };
 
+// Where the store registry comes from and how it stays current (SPEC §2, §5).
+struct RegistryConfig {
+  enum class Source { kUpstream, kFile };
+  Source source = Source::kUpstream;       // <main db>.<registry collection>, or a YAML file
+  std::string file;                        // Source::kFile: the YAML store list
+  std::uint32_t pollIntervalMs = 2000;     // re-read this often when no change stream is used
+  std::string cacheFile;                   // "" = none: last good registry, read when main is down
+  bool changeStreams = true;               // watch the registry collection where offered
+  router::AssignmentPolicy assignment = router::AssignmentPolicy::kFill;  // new stores
+};
+
 struct ProxyConfig {
   HostPort listen{"127.0.0.1", 27017};
-  UpstreamConfig main;
+  UpstreamConfig main;                     // the same as upstreams[0]
   std::uint32_t threads = 0;               // 0: one per core
   std::string portFile;                    // write the bound port here once listening
   PoolConfig pool;
@@ -46,16 +74,34 @@ struct ProxyConfig {
   std::string logLevel = "info";
   // Used in hello until the upstream's own hello has been seen.
   std::int32_t fallbackMaxWireVersion = 21;
+
+  // Every upstream: "main" first, then "masteradmin" (always present; MONGODB_URI's
+  // deployment unless it has its own connection string), then the file's others in the
+  // order the file lists them.
+  std::vector<UpstreamConfig> upstreams;
+  // SPEC §3. mainDatabase defaults to the database in main's URI ("test" when it names
+  // none, as drivers do); storeDatabaseUpstreams holds databaseCount names (placement).
+  router::RoutingConfig routing;
+  RegistryConfig registry;
+  std::string configFile;                  // --config / MONGOGATE_CONFIG; "" = none
+  bool checkConfigOnly = false;            // --check-config: validate, report, exit
+
+  const UpstreamConfig* findUpstream(std::string_view name) const;  // nullptr if none
 };
 
 struct ConfigProblem {
-  std::string path;     // the setting, e.g. "--listen" or "MONGODB_URI"
-  std::string message;  // what is wrong with it
+  std::string path;      // the setting, e.g. "pool.max_size", "--listen" or "MONGODB_URI"
+  std::string message;   // what is wrong with it (never the value of a connection string)
+  std::string location = {};  // "FILE:LINE:COLUMN" when found in the YAML file, else ""
 };
+
+// "path: message" plus " (at FILE:LINE:COLUMN)" when the problem has a location.
+std::string formatProblem(const ConfigProblem& problem);
 
 struct ConfigResult {
   ProxyConfig config;
   std::vector<ConfigProblem> problems;  // empty when the configuration is valid
+  std::vector<ConfigProblem> warnings;  // valid, but probably not what was meant
   bool showHelp = false;
 };
 
@@ -66,8 +112,18 @@ bool parseHostPort(const std::string& text, HostPort& out);
 // Returns an empty string on success, else why it is invalid (never the URI itself).
 std::string parseUpstreamUri(const std::string& uri, UpstreamConfig& out);
 
-// Builds the configuration from the command line and the environment. Command-line
-// options win over environment variables, which win over the defaults.
+// "${VAR}" and "${VAR:-default}" expansion, as in a POSIX shell: ":-" takes the default
+// when VAR is unset or empty, and the default may itself hold references. "$${" stands
+// for a literal "${"; any other "$" is literal. Values are not expanded again.
+struct Expansion {
+  std::string value;
+  std::string error;                   // "" on success; names variables, never values
+  std::vector<std::string> variables;  // every variable the text references
+};
+Expansion expandVariables(std::string_view text, const std::map<std::string, std::string>& environment);
+
+// Builds the configuration from the defaults, the YAML file (--config FILE or
+// MONGOGATE_CONFIG), the environment and the command line (see the top of this file).
 ConfigResult loadConfig(int argc, const char* const* argv,
                         const std::map<std::string, std::string>& environment);
 
@@ -75,5 +131,12 @@ ConfigResult loadConfig(int argc, const char* const* argv,
 std::map<std::string, std::string> processEnvironment();
 
 std::string usageText();
+
+// Every key path the YAML file can hold, e.g. "pool.max_size" (upstreams as
+// "upstreams.main.uri" and "upstreams.masteradmin.uri"): for documentation and tests.
+std::vector<std::string> settingPaths();
+
+const char* toString(RegistryConfig::Source source);      // "upstream", "file"
+const char* toString(router::AssignmentPolicy policy);    // "fill", "least_loaded", "round_robin"
 
 }  // namespace mongogate::config

@@ -8,6 +8,7 @@
 
 #include "proxy/session_status.h"
 #include "router/command_table.h"
+#include "router/routing.h"
 #include "wire/builder.h"
 #include "wire/compression.h"
 #include "wire/legacy.h"
@@ -51,6 +52,42 @@ wire::Bytes unwrapQuery(wire::Bytes query) {
     return {data, length};
   }
   return query;
+}
+
+// The string value of a document's first element ("insert": "stores" → "stores").
+std::string_view firstStringValue(wire::Bytes document) {
+  bson_iter_t it;
+  if (!bson_iter_init_from_data(&it, document.data(), document.size()) || !bson_iter_next(&it) ||
+      !BSON_ITER_HOLDS_UTF8(&it)) {
+    return {};
+  }
+  std::uint32_t length = 0;
+  const char* value = bson_iter_utf8(&it, &length);
+  return {value, length};
+}
+
+std::string_view databaseOf(wire::Bytes body) {
+  bson_iter_t it;
+  if (!bson_iter_init_from_data(&it, body.data(), body.size()) || !bson_iter_find(&it, "$db") ||
+      !BSON_ITER_HOLDS_UTF8(&it)) {
+    return {};
+  }
+  std::uint32_t length = 0;
+  const char* value = bson_iter_utf8(&it, &length);
+  return {value, length};
+}
+
+// ok: 1 and no writeErrors: every document of an insert was written.
+bool insertFullyAcknowledged(wire::Bytes replyBody) {
+  bson_iter_t it;
+  if (!bson_iter_init_from_data(&it, replyBody.data(), replyBody.size())) return false;
+  bool ok = false;
+  while (bson_iter_next(&it)) {
+    const std::string_view key = bson_iter_key(&it);
+    if (key == "ok") ok = bson_iter_as_bool(&it);
+    if (key == "writeErrors" || key == "writeConcernError") return false;
+  }
+  return ok;
 }
 
 class ClientSession {
@@ -171,7 +208,7 @@ class ClientSession {
         spdlog::info("client {} (conn{}): refused {}: client authentication is not enabled", peer_, connectionId_, name);
         co_return SessionStatus::kAuthNotEnabled;
       case router::CommandDisposition::kForward:
-        co_return co_await forward(frame, message.moreToCome());
+        co_return co_await routeAndForward(frame, message);
     }
     co_return SessionStatus::kOk;
   }
@@ -209,39 +246,154 @@ class ClientSession {
   // The limits to advertise: the upstream's own, learned on the first upstream
   // handshake. If none has happened yet, open a pooled connection to learn them.
   awaitable<UpstreamLimits> currentLimits() {
-    UpstreamLimits limits = shared_.limits.get();
-    if (limits.learned) co_return limits;
-    AcquireResult acquired = co_await worker_.pool().acquire();
-    if (acquired.status == AcquireStatus::kOk) {
-      worker_.pool().release(std::move(acquired.connection));
-    } else {
-      spdlog::warn("client {} (conn{}): answering hello with default limits: the upstream has not answered yet",
-                   peer_, connectionId_);
+    if (!shared_.limits.front()->get().learned) {
+      AcquireResult acquired = co_await worker_.mainPool().acquire();
+      if (acquired.status == AcquireStatus::kOk) {
+        worker_.mainPool().release(std::move(acquired.connection));
+      } else {
+        spdlog::warn("client {} (conn{}): answering hello with default limits: the upstream has not answered yet",
+                     peer_, connectionId_);
+      }
     }
-    co_return shared_.limits.get();
+    co_return shared_.advertisedLimits();
   }
 
-  awaitable<SessionStatus> forward(wire::Bytes request, bool moreToCome) {
+  // Routes a command (SPEC §3, §4) and forwards it, or refuses it, or fans it out.
+  awaitable<SessionStatus> routeAndForward(wire::Bytes frame, const wire::OpMsgView& message) {
+    if (!shared_.registry.loaded()) {
+      errorMessage_ = "mongogate: the store registry is not loaded yet; retry shortly";
+      co_return SessionStatus::kUpstreamUnavailable;
+    }
+    // Pointers in the route refer into this snapshot: keep it alive for the request.
+    const std::shared_ptr<const router::RegistrySnapshot> snapshot = worker_.registry().pin();
+    const auto& routing = shared_.config.routing;
+    const std::string_view name = wire::firstKey(message.body);
+    if (name == "insert" && firstStringValue(message.body) == routing.registryCollection &&
+        databaseOf(message.body) == routing.mainDatabase) {
+      std::lock_guard lock(shared_.assignmentMutex);
+      route_ = router::routeCommand(routing, *snapshot, shared_.assignment, message);
+    } else {
+      route_ = router::routeCommand(routing, *snapshot, unusedAssignment_, message);
+    }
+    if (route_.refusal) {
+      spdlog::info("client {} (conn{}): refused {}: {}", peer_, connectionId_, name, route_.refusal->message);
+      co_return SessionStatus::kRefused;
+    }
+    if (route_.replyHandling != router::ReplyHandling::kForward) co_return co_await fanOut(*snapshot);
+    UpstreamPool* pool = worker_.pool(route_.upstream);
+    if (!pool) {
+      errorMessage_ = "mongogate: no upstream named '" + route_.upstream + "' is configured";
+      co_return SessionStatus::kUpstreamUnavailable;
+    }
+    wire::Bytes request = frame;
+    if (route_.bodyRewritten || !route_.rewrittenSequences.empty()) {
+      buildRewrittenRequest(message);
+      request = rewritten_;
+    }
+    const bool rewriteReplies = !route_.mappings.empty() || !route_.newStores.empty();
+    co_return co_await forward(*pool, route_.upstream, request, message.moreToCome(),
+                               rewriteReplies ? &route_ : nullptr);
+  }
+
+  // The client's OP_MSG with the router's body and sequences; unchanged sequences are
+  // copied from the client's frame as they were.
+  void buildRewrittenRequest(const wire::OpMsgView& message) {
+    const wire::Bytes body = route_.bodyRewritten ? wire::Bytes(route_.body) : message.body;
+    std::array<wire::SequenceOut, wire::OpMsgView::kMaxSequences * 2> sequences{};
+    std::size_t count = 0;
+    for (const wire::DocumentSequence& sequence : message.documentSequences()) {
+      wire::SequenceOut out{sequence.identifier, sequence.documents};
+      for (const auto& [identifier, documents] : route_.rewrittenSequences) {
+        if (identifier == sequence.identifier) out.documents = documents;
+      }
+      sequences[count++] = out;
+    }
+    for (const auto& [identifier, documents] : route_.rewrittenSequences) {
+      bool present = false;
+      for (const wire::DocumentSequence& sequence : message.documentSequences()) {
+        present = present || sequence.identifier == identifier;
+      }
+      if (!present && count < sequences.size()) sequences[count++] = {identifier, documents};
+    }
+    rewritten_.clear();
+    wire::appendOpMsgWithSequences(rewritten_, message.header.requestId, 0, message.flags, body,
+                                   {sequences.data(), count});
+  }
+
+  // Cross-store views (SPEC §4): ask every part, merge, answer once.
+  awaitable<SessionStatus> fanOut(const router::RegistrySnapshot& snapshot) {
+    fanOutReplies_.resize(route_.fanOut.size());
+    for (std::size_t i = 0; i < route_.fanOut.size(); ++i) {
+      const router::SubRequest& part = route_.fanOut[i];
+      UpstreamPool* pool = worker_.pool(part.upstream);
+      if (!pool) {
+        errorMessage_ = "mongogate: no upstream named '" + part.upstream + "' is configured";
+        co_return SessionStatus::kUpstreamUnavailable;
+      }
+      AcquireResult acquired = co_await pool->acquire();
+      if (acquired.status != AcquireStatus::kOk) co_return acquireFailure(acquired, part.upstream);
+      std::unique_ptr<UpstreamConnection> connection = std::move(acquired.connection);
+      scratch_.clear();
+      wire::appendOpMsg(scratch_, nextReplyId_++, 0, 0, part.body);
+      auto [writeError, written] = co_await asio::async_write(connection->socket, asio::buffer(scratch_), nothrow);
+      (void)written;
+      const bool replied = !writeError && co_await connection->reader.next(connection->socket) == ReadStatus::kOk;
+      auto parsed = replied ? wire::parseOpMsg(connection->reader.frame()) : wire::Parsed<wire::OpMsgView>{};
+      if (!replied || !parsed.ok() || parsed.value.moreToCome()) {
+        pool->discard(std::move(connection));
+        errorMessage_ = "mongogate: upstream '" + part.upstream + "' failed while answering " + route_.commandName;
+        co_return SessionStatus::kUpstreamUnavailable;
+      }
+      fanOutReplies_[i].assign(parsed.value.body.begin(), parsed.value.body.end());
+      pool->release(std::move(connection));
+    }
+    std::vector<wire::Bytes> parts(fanOutReplies_.begin(), fanOutReplies_.end());
+    body_.clear();
+    router::mergeFanOutReplies(shared_.config.routing, snapshot, route_, parts, body_);
+    scratch_.clear();
+    wire::appendOpMsg(scratch_, nextReplyId_++, requestId_, 0, body_);
+    co_return co_await writeReply(scratch_) ? SessionStatus::kOk : SessionStatus::kClientIoError;
+  }
+
+  SessionStatus acquireFailure(const AcquireResult& acquired, const std::string& upstream) {
+    if (acquired.status == AcquireStatus::kTimeout) {
+      errorMessage_ = "mongogate: timed out after " + std::to_string(shared_.config.pool.waitQueueTimeoutMs) +
+                      " ms waiting for a connection to upstream '" + upstream + "'";
+      return SessionStatus::kPoolTimeout;
+    }
+    errorMessage_ = "mongogate: upstream '" + upstream + "' is unreachable: " + acquired.error;
+    return SessionStatus::kUpstreamUnavailable;
+  }
+
+  // The upstream's reply, with physical namespaces turned back into logical ones.
+  wire::Bytes logicalReply(const router::RoutedCommand& route, wire::Bytes reply) {
+    if (wire::readHeader(reply.data()).opCode != static_cast<std::int32_t>(wire::OpCode::kMsg)) return reply;
+    auto parsed = wire::parseOpMsg(reply, {.verifyChecksum = false, .validateBson = false});
+    if (!parsed.ok()) return reply;
+    if (!route.newStores.empty() && insertFullyAcknowledged(parsed.value.body)) {
+      // This instance routes the new stores at once; others learn them from the registry.
+      for (const router::StoreRecord& store : route.newStores) shared_.registry.upsert(store);
+    }
+    replyBody_.clear();
+    if (route.mappings.empty() || !router::rewriteReply(route, parsed.value.body, replyBody_)) return reply;
+    std::array<std::uint8_t, 20> head{};
+    const wire::GatherList pieces = wire::spliceOpMsgBody(parsed.value, replyBody_, parsed.value.header.requestId,
+                                                          parsed.value.header.responseTo, head);
+    replyOut_.clear();
+    wire::flatten(pieces, replyOut_);
+    return replyOut_;
+  }
+
+  awaitable<SessionStatus> forward(UpstreamPool& pool, const std::string& upstream, wire::Bytes request,
+                                   bool moreToCome, const router::RoutedCommand* route) {
     struct InFlight {
       explicit InFlight(std::atomic<std::int64_t>& c) : counter(c) { counter.fetch_add(1); }
       ~InFlight() { counter.fetch_sub(1); }
       std::atomic<std::int64_t>& counter;
     } inFlight(shared_.requestsInFlight);
 
-    UpstreamPool& pool = worker_.pool();
     AcquireResult acquired = co_await pool.acquire();
-    switch (acquired.status) {
-      case AcquireStatus::kOk:
-        break;
-      case AcquireStatus::kTimeout:
-        errorMessage_ = "mongogate: timed out after " + std::to_string(shared_.config.pool.waitQueueTimeoutMs) +
-                        " ms waiting for a connection to upstream '" + shared_.config.main.name + "'";
-        co_return SessionStatus::kPoolTimeout;
-      case AcquireStatus::kConnectFailed:
-      case AcquireStatus::kShuttingDown:
-        errorMessage_ = "mongogate: upstream '" + shared_.config.main.name + "' is unreachable: " + acquired.error;
-        co_return SessionStatus::kUpstreamUnavailable;
-    }
+    if (acquired.status != AcquireStatus::kOk) co_return acquireFailure(acquired, upstream);
     std::unique_ptr<UpstreamConnection> connection = std::move(acquired.connection);
     auto [writeError, written] = co_await asio::async_write(connection->socket, asio::buffer(request.data(), request.size()), nothrow);
     (void)written;
@@ -262,8 +414,9 @@ class ClientSession {
         pool.discard(std::move(connection));
         co_return SessionStatus::kUpstreamIoError;
       }
-      const wire::Bytes reply = connection->reader.frame();
-      const bool streaming = replyHasMoreToCome(reply);
+      const wire::Bytes physicalReply = connection->reader.frame();
+      const bool streaming = replyHasMoreToCome(physicalReply);
+      const wire::Bytes reply = route ? logicalReply(*route, physicalReply) : physicalReply;
       if (!co_await writeReply(reply)) {
         // Mid-stream, the upstream connection still owes replies: it cannot be reused.
         if (streaming) {
@@ -293,6 +446,9 @@ class ClientSession {
   awaitable<bool> sendError(const StatusOutcome& outcome) {
     static constexpr std::string_view kRetryable[] = {"RetryableWriteError"};
     wire::CommandError error{outcome.code, outcome.codeName, errorMessage_, {}};
+    if (route_.refusal && outcome.code == 0) {
+      error = {route_.refusal->code, route_.refusal->codeName, route_.refusal->message, {}};
+    }
     if (outcome.retryableLabel) error.labels = kRetryable;
     scratch_.clear();
     if (legacyRequest_) {
@@ -318,6 +474,12 @@ class ClientSession {
   std::vector<std::uint8_t> scratch_;
   std::vector<std::uint8_t> decompressed_;
   std::vector<std::uint8_t> compressed_;
+  router::RoutedCommand route_;             // the current request's route (reused)
+  router::AssignmentState unusedAssignment_;  // for commands that assign no store
+  std::vector<std::uint8_t> rewritten_;     // a rewritten request frame
+  std::vector<std::uint8_t> replyBody_;     // a rewritten reply body
+  std::vector<std::uint8_t> replyOut_;      // a rewritten reply frame
+  std::vector<std::vector<std::uint8_t>> fanOutReplies_;
 };
 
 }  // namespace

@@ -18,15 +18,25 @@ int main(int argc, char** argv) {
     std::fputs(config::usageText().c_str(), stdout);
     return 0;
   }
+  if (!loaded.problems.empty() || loaded.config.checkConfigOnly) {
+    for (const auto& warning : loaded.warnings) {
+      std::fprintf(stderr, "warning: %s\n", config::formatProblem(warning).c_str());
+    }
+  }
   if (!loaded.problems.empty()) {
     std::fprintf(stderr, "mongogate: invalid configuration:\n");
     for (const auto& problem : loaded.problems) {
-      std::fprintf(stderr, "  %s: %s\n", problem.path.c_str(), problem.message.c_str());
+      std::fprintf(stderr, "  %s\n", config::formatProblem(problem).c_str());
     }
     return 2;
   }
+  if (loaded.config.checkConfigOnly) {
+    std::puts("configuration OK");
+    return 0;
+  }
   spdlog::set_level(spdlog::level::from_str(loaded.config.logLevel));
   spdlog::flush_on(spdlog::level::info);
+  for (const auto& warning : loaded.warnings) spdlog::warn("configuration: {}", config::formatProblem(warning));
   proxy::Server server(loaded.config);
   return server.run();
 }

@@ -60,6 +60,29 @@ awaitable<void> Server::drainAndStop(tcp::acceptor& acceptor) {
   control_.stop();
 }
 
+void Server::startRegistry() {
+  RegistrySourceSettings settings;
+  settings.kind = config_.registry.source == config::RegistryConfig::Source::kFile
+                      ? RegistrySourceSettings::Kind::kFile
+                      : RegistrySourceSettings::Kind::kUpstream;
+  settings.upstreamUri = config_.main.uri;
+  settings.mainDatabase = config_.routing.mainDatabase;
+  settings.collection = config_.routing.registryCollection;
+  settings.filePath = config_.registry.file;
+  settings.pollIntervalMs = config_.registry.pollIntervalMs;
+  settings.cacheFile = config_.registry.cacheFile;
+  settings.useChangeStreams = config_.registry.changeStreams;
+  registrySource_ = std::make_unique<RegistrySource>(settings, shared_.registry);
+  std::string error;
+  if (registrySource_->loadInitial(error)) {
+    spdlog::info("store registry loaded: {} stores{}", shared_.registry.current()->size(),
+                 registrySource_->loadedFromCache() ? " (from the cache file: the upstream is unreachable)" : "");
+  } else {
+    spdlog::error("store registry not loaded: {}; commands are refused until it loads", error);
+  }
+  registrySource_->start();
+}
+
 int Server::run() {
   std::signal(SIGPIPE, SIG_IGN);
   error_code ec;
@@ -79,6 +102,7 @@ int Server::run() {
     return 2;
   }
   const auto bound = acceptor.local_endpoint();
+  startRegistry();
   for (auto& worker : workers_) worker->start();
 
   asio::signal_set signals(control_, SIGINT, SIGTERM);
@@ -91,16 +115,21 @@ int Server::run() {
 
   // Learn the upstream's limits before the first client asks.
   Worker& first = *workers_.front();
-  asio::co_spawn(first.ioc(), [&first]() -> awaitable<void> {
-    AcquireResult acquired = co_await first.pool().acquire();
-    if (acquired.status == AcquireStatus::kOk) first.pool().release(std::move(acquired.connection));
-  }, asio::detached);
+  for (std::size_t i = 0; i < shared_.deployments.size(); ++i) {
+    asio::co_spawn(first.ioc(), [&first, i]() -> awaitable<void> {
+      AcquireResult acquired = co_await first.poolAt(i).acquire();
+      if (acquired.status == AcquireStatus::kOk) first.poolAt(i).release(std::move(acquired.connection));
+    }, asio::detached);
+  }
 
-  spdlog::info("mongogate {} listening on {}:{} with {} worker threads, upstream main = {}", MONGOGATE_VERSION,
-               bound.address().to_string(), bound.port(), workers_.size(), config_.main.redactedUri());
-  if (config_.main.hosts.size() > 1) {
-    spdlog::warn("upstream main lists {} hosts; this version connects to the first one only ({})",
-                 config_.main.hosts.size(), config_.main.hosts.front().toString());
+  spdlog::info("mongogate {} listening on {}:{} with {} worker threads", MONGOGATE_VERSION,
+               bound.address().to_string(), bound.port(), workers_.size());
+  for (const config::UpstreamConfig& upstream : config_.upstreams) {
+    spdlog::info("upstream {} = {}", upstream.name, upstream.redactedUri());
+    if (upstream.hosts.size() > 1) {
+      spdlog::warn("upstream {} lists {} hosts; this version connects to the first one only ({})", upstream.name,
+                   upstream.hosts.size(), upstream.hosts.front().toString());
+    }
   }
   if (!config_.portFile.empty()) {
     const std::string temporary = config_.portFile + ".tmp";
@@ -110,6 +139,7 @@ int Server::run() {
 
   control_.run();
   for (auto& worker : workers_) worker->join();
+  registrySource_->stop();
   spdlog::info("mongogate stopped");
   return 0;
 }

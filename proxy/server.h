@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/proxy_config.h"
+#include "proxy/registry_source.h"
 #include "proxy/worker.h"
 
 namespace mongogate::proxy {
@@ -23,10 +24,12 @@ class Server {
  private:
   awaitable<void> acceptLoop(tcp::acceptor& acceptor);
   awaitable<void> drainAndStop(tcp::acceptor& acceptor);
+  void startRegistry();
 
   const config::ProxyConfig& config_;
   SharedState shared_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<RegistrySource> registrySource_;
   // Declared after the workers so it is destroyed first: a pending accept holds a
   // socket that belongs to a worker's io_context.
   asio::io_context control_{1};

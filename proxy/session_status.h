@@ -17,6 +17,7 @@ enum class SessionStatus {
   kLegacyOpcode,           // OP_INSERT, OP_UPDATE, ...: removed in MongoDB 6.0
   kUnsupportedOpQuery,     // OP_QUERY for anything but the handshake
   kAuthNotEnabled,         // the client tried to authenticate; client auth is off
+  kRefused,                // the router refused the command (code and message from it)
   kPoolTimeout,            // no upstream connection within the wait-queue timeout
   kUpstreamUnavailable,    // no upstream connection could be opened
   kUpstreamIoError,        // the upstream failed during the exchange
@@ -46,6 +47,8 @@ constexpr StatusOutcome outcomeOf(SessionStatus status) {
       return {true, false, 352, "UnsupportedOpQueryCommand", false};
     case SessionStatus::kAuthNotEnabled:
       return {true, false, 18, "AuthenticationFailed", false};
+    case SessionStatus::kRefused:  // code and codeName come from the router's Refusal
+      return {true, false, 0, {}, false};
     // Nothing reached the upstream: safe for the driver to retry.
     case SessionStatus::kPoolTimeout:
       return {true, false, 262, "ExceededTimeLimit", true};

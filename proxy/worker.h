@@ -3,68 +3,81 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "config/proxy_config.h"
 #include "proxy/asio.h"
 #include "proxy/buffer_pool.h"
 #include "proxy/handshake.h"
 #include "proxy/upstream_pool.h"
+#include "router/routing.h"
+#include "router/store_registry.h"
 
 namespace mongogate::proxy {
 
-// Read by every worker; written rarely (handshakes, shutdown).
-struct SharedState {
-  explicit SharedState(const config::ProxyConfig& c)
-      : config(c), limits(UpstreamLimits{.maxWireVersion = c.fallbackMaxWireVersion}) {}
+// Read by every worker; written rarely (handshakes, registry changes, shutdown).
+class SharedState {
+ public:
+  explicit SharedState(const config::ProxyConfig& c);
+
   const config::ProxyConfig& config;
-  UpstreamLimitsStore limits;
+  // Distinct upstream deployments (names whose URIs are equal share one, e.g.
+  // masteradmin falling back to MONGODB_URI). Index 0 is main.
+  std::vector<const config::UpstreamConfig*> deployments;
+  std::vector<std::unique_ptr<UpstreamLimitsStore>> limits;  // per deployment
+  router::StoreRegistry registry;  // registry.loaded(): routing may start
+
+  // Store assignment is rare (inserts into the registry collection) and must see every
+  // earlier assignment of this process: one lock.
+  std::mutex assignmentMutex;
+  router::AssignmentState assignment;
+
   std::atomic<std::int64_t> nextConnectionId{1};
   std::atomic<std::int64_t> clientConnections{0};
   std::atomic<std::int64_t> requestsInFlight{0};
+
+  // The deployment index of an upstream name; nullopt for an unknown name.
+  std::optional<std::size_t> deploymentOf(std::string_view upstreamName) const;
+  // The limits hello advertises: the weakest of every deployment that answered.
+  UpstreamLimits advertisedLimits() const;
+
+ private:
+  std::vector<std::pair<std::string, std::size_t>> names_;
 };
 
-// One thread, one io_context, its own upstream pool shard and buffers: the data path
-// of a client connection never crosses threads and never takes a lock.
+// One thread, one io_context, its own upstream pool shards and buffers: the data path
+// of a client connection never crosses threads and takes no lock.
 class Worker {
  public:
-  Worker(SharedState& shared, std::size_t poolShardSize)
-      : shared_(shared), ioc_(std::make_unique<asio::io_context>(1)) {
-    pool_ = std::make_unique<UpstreamPool>(*ioc_, shared.config.main, shared.config.pool,
-                                           poolShardSize, shared.config.maxMessageSize, buffers_,
-                                           shared.limits);
-  }
-  ~Worker() {
-    stop();
-    join();
-    // Coroutine frames still parked in the io_context give connections and buffers
-    // back as they are destroyed: the pool and buffers must outlive the io_context.
-    pool_->shutdown();
-    ioc_.reset();
-    pool_.reset();
-  }
+  Worker(SharedState& shared, std::size_t poolShardSize);
+  ~Worker();
 
-  void start() {
-    thread_ = std::thread([this] {
-      auto guard = asio::make_work_guard(*ioc_);
-      ioc_->run();
-    });
-  }
+  void start();
   void stop() { ioc_->stop(); }
   void join() {
     if (thread_.joinable()) thread_.join();
   }
 
   asio::io_context& ioc() { return *ioc_; }
-  UpstreamPool& pool() { return *pool_; }
+  UpstreamPool& mainPool() { return *pools_.front(); }
+  // The pool of an upstream by name; nullptr when no such upstream is configured.
+  UpstreamPool* pool(std::string_view upstreamName);
+  UpstreamPool& poolAt(std::size_t deployment) { return *pools_[deployment]; }
   BufferPool& buffers() { return buffers_; }
   SharedState& shared() { return shared_; }
+  router::RegistryReader& registry() { return registryReader_; }
 
  private:
   SharedState& shared_;
   BufferPool buffers_;
   std::unique_ptr<asio::io_context> ioc_;
-  std::unique_ptr<UpstreamPool> pool_;
+  std::vector<std::unique_ptr<UpstreamPool>> pools_;  // per deployment
+  router::RegistryReader registryReader_;
   std::thread thread_;
 };
 

@@ -64,7 +64,10 @@ class StoreRegistry {
   bool loaded() const { return loaded_.load(std::memory_order_acquire); }
 
  private:
-  mutable std::mutex mutex_;  // writers, and readers whose cached version is stale
+  void swapIn(std::shared_ptr<const RegistrySnapshot> snapshot, std::uint64_t version);
+
+  std::mutex writeMutex_;     // one writer at a time: versions follow publication order
+  mutable std::mutex mutex_;  // the pointer swap, and readers whose cached version is stale
   std::shared_ptr<const RegistrySnapshot> snapshot_;
   std::atomic<std::uint64_t> version_{0};
   std::atomic<bool> loaded_{false};

@@ -405,6 +405,54 @@ class Upstream:
         reply = self._checked({"listCollections": 1, "nameOnly": True, "$db": db})
         return sorted(c["name"] for c in reply["cursor"]["firstBatch"])
 
+    def database_names(self) -> list[str]:
+        """listDatabases straight from this upstream (includes admin/config/local)."""
+        reply = self._checked({"listDatabases": 1, "nameOnly": True, "$db": "admin"})
+        return sorted(d["name"] for d in reply["databases"])
+
+
+class InProcessUpstream(Upstream):
+    """tests/upstream/mock_upstream.py's MockUpstream inside this process.
+
+    Same control API as ``Upstream`` (over the wire, never through the proxy), plus
+    ``mock``, the MockUpstream object, for hooks a subprocess cannot offer (for example a
+    deterministic cursor-id generator). Its connection threads share the GIL with the test,
+    so keep it for tests that are not about throughput.
+    """
+
+    def __init__(self, name: str, workdir: Path, max_wire_version: Optional[int] = None,
+                 **mock_options: Any):
+        super().__init__(name, workdir, max_wire_version)
+        self.mock_options = mock_options
+        self.mock: Any = None
+
+    def start(self) -> "InProcessUpstream":
+        module = import_mock_upstream()
+        options = dict(self.mock_options)
+        if self.max_wire_version is not None:
+            options["max_wire_version"] = self.max_wire_version
+        self.mock = module.MockUpstream(name=self.name, host="127.0.0.1", port=0, **options)
+        self.mock.start()
+        self.port = self.mock.port
+        return self
+
+    def stop(self) -> None:
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        if self.mock is not None:
+            self.mock.stop()
+            self.mock = None
+
+
+def import_mock_upstream() -> Any:
+    """The tests/upstream/mock_upstream module (needs Debian's python3-mockupdb/mongomock)."""
+    directory = str(UPSTREAM_SCRIPT.parent)
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    import mock_upstream  # noqa: E402  (path set just above)
+    return mock_upstream
+
 
 # --------------------------------------------------------------------------------------
 # Records: what an upstream received.
@@ -477,6 +525,16 @@ def strip_harness_argv(argv: list[str]) -> list[str]:
             continue
         out.append(arg)
     return out
+
+
+def write_yaml_config(path: Path, config: dict) -> None:
+    """Write a mongogate configuration file (YAML; integer keys stay integers)."""
+    try:
+        import yaml
+        text = yaml.safe_dump(config, default_flow_style=False, sort_keys=False)
+    except ImportError:  # JSON is YAML too (integer keys become strings)
+        text = json.dumps(config, indent=2)
+    path.write_text(text)
 
 
 class Mongogate:
@@ -686,6 +744,41 @@ class E2ETestCase(unittest.TestCase):
         uri = upstream if isinstance(upstream, str) else upstream.uri + main_db
         proxy = Mongogate(binary, uri, cls.workdir, extra_args, env, name=name,
                           **options)
+        cls._proxies.append(proxy)
+        return proxy.start()
+
+    @classmethod
+    def start_inprocess_upstream(cls, name: str = "main", **kwargs: Any) -> InProcessUpstream:
+        """An InProcessUpstream, stopped at class teardown after the proxies."""
+        upstream = InProcessUpstream(name, cls.workdir, **kwargs)
+        cls._upstreams.append(upstream)
+        return upstream.start()
+
+    @classmethod
+    def start_configured_proxy(cls, config: dict, extra_args: Iterable[str] = (),
+                               env: Optional[dict] = None, name: Optional[str] = None,
+                               **options: Any) -> Optional[Mongogate]:
+        """Start mongogate with ``--config FILE`` (``config`` written as YAML); None in
+        direct (development) mode.
+
+        The upstreams come only from the file (no ``--upstream``); MONGODB_URI in the
+        proxy's environment is the file's ``upstreams.main.uri``. ``--listen``,
+        ``--port-file`` and ``--log-level`` are still passed on the command line.
+        """
+        if DIRECT_MODE:
+            return None
+        binary = find_mongogate_binary()
+        if binary is None:
+            raise RuntimeError("no mongogate binary: set MONGOGATE_BIN (ctest does), pass "
+                               "--mongogate-bin PATH, or build into <repo>/build")
+        cls._proxy_count += 1
+        name = f"{name or 'mongogate'}-{cls._proxy_count}"
+        config_path = cls.workdir / f"{name}.yaml"
+        write_yaml_config(config_path, config)
+        main_uri = config["upstreams"]["main"]["uri"]
+        proxy = Mongogate(binary, main_uri, cls.workdir,
+                          ["--config", str(config_path), *extra_args], env, name=name,
+                          cli_upstream=False, **options)
         cls._proxies.append(proxy)
         return proxy.start()
 

@@ -79,6 +79,135 @@ TEST(ConfigTest, RedactedUriHidesThePassword) {
   EXPECT_EQ(u.redactedUri(), "mongodb://h1:27017/db");
 }
 
+// ---- The seeds' variables with no configuration file (SPEC §9). ----
+
+TEST(ConfigTest, SeedsAloneWithDefaults) {
+  auto r = load({}, {{"MONGODB_URI", "mongodb://db.example:27018/main_db"}});
+  ASSERT_TRUE(r.problems.empty());
+  EXPECT_TRUE(r.warnings.empty());
+  const ProxyConfig& c = r.config;
+  EXPECT_EQ(c.configFile, "");
+  EXPECT_FALSE(c.checkConfigOnly);
+  ASSERT_EQ(c.upstreams.size(), 2u);
+  EXPECT_EQ(c.upstreams[0].name, "main");
+  EXPECT_EQ(c.upstreams[0].uri, c.main.uri);
+  EXPECT_EQ(c.main.name, "main");
+  EXPECT_FALSE(c.upstreams[0].sameAsMain);
+  EXPECT_EQ(c.routing.mainUpstream, "main");
+  EXPECT_EQ(c.routing.mainDatabase, "main_db");
+  EXPECT_EQ(c.routing.registryCollection, "stores");
+  EXPECT_EQ(c.routing.masterAdminUpstream, "masteradmin");
+  EXPECT_EQ(c.routing.databasePrefix, "pos_db");
+  EXPECT_EQ(c.routing.databaseCount, 5);
+  EXPECT_EQ(c.routing.storesPerDatabase, 20);
+  EXPECT_EQ(c.routing.storeDatabaseUpstreams, std::vector<std::string>(5, "main"));
+  EXPECT_EQ(c.registry.source, RegistryConfig::Source::kUpstream);
+  EXPECT_EQ(c.registry.pollIntervalMs, 2000u);
+  EXPECT_EQ(c.registry.cacheFile, "");
+  EXPECT_TRUE(c.registry.changeStreams);
+  EXPECT_EQ(c.registry.assignment, router::AssignmentPolicy::kFill);
+}
+
+TEST(ConfigTest, SeedsSetTheStoreDatabases) {
+  auto r = load({}, {{"MONGODB_URI", "mongodb://h/main_db"},
+                     {"DATABASE_PREFIX", "shop_db"},
+                     {"DATABASE_COUNT", "8"},
+                     {"STORES_PER_DATABASE", "12"}});
+  ASSERT_TRUE(r.problems.empty());
+  EXPECT_EQ(r.config.routing.databasePrefix, "shop_db");
+  EXPECT_EQ(r.config.routing.databaseCount, 8);
+  EXPECT_EQ(r.config.routing.storesPerDatabase, 12);
+  EXPECT_EQ(r.config.routing.storeDatabaseUpstreams.size(), 8u);
+}
+
+TEST(ConfigTest, BadSeedsAreReportedByName) {
+  auto r = load({}, {{"MONGODB_URI", "mongodb://h/main_db"},
+                     {"DATABASE_PREFIX", "pos.db"},
+                     {"DATABASE_COUNT", "0"},
+                     {"STORES_PER_DATABASE", "many"},
+                     {"MASTER_ADMIN_MONGO_URI", "postgres://x"}});
+  EXPECT_TRUE(hasProblem(r, "DATABASE_PREFIX", "cannot contain '.'"));
+  EXPECT_TRUE(hasProblem(r, "DATABASE_COUNT", "from 1 to 1000"));
+  EXPECT_TRUE(hasProblem(r, "STORES_PER_DATABASE", "got 'many'"));
+  EXPECT_TRUE(hasProblem(r, "MASTER_ADMIN_MONGO_URI", "mongodb://"));
+  EXPECT_EQ(r.problems.size(), 4u);
+}
+
+TEST(ConfigTest, MasterAdminFallsBackToMain) {
+  auto r = load({}, {{"MONGODB_URI", "mongodb://app:pw@h:1/main_db"}});
+  ASSERT_TRUE(r.problems.empty());
+  const UpstreamConfig* admin = r.config.findUpstream("masteradmin");
+  ASSERT_NE(admin, nullptr);
+  EXPECT_EQ(admin, &r.config.upstreams[1]);
+  EXPECT_EQ(admin->name, "masteradmin");
+  EXPECT_EQ(admin->uri, "mongodb://app:pw@h:1/main_db");
+  EXPECT_TRUE(admin->sameAsMain);
+  EXPECT_EQ(r.config.findUpstream("main"), &r.config.upstreams[0]);
+  EXPECT_EQ(r.config.findUpstream("shard2"), nullptr);
+}
+
+TEST(ConfigTest, MasterAdminHasItsOwnUpstream) {
+  auto r = load({}, {{"MONGODB_URI", "mongodb://h:1/main_db"},
+                     {"MASTER_ADMIN_MONGO_URI", "mongodb://admin.internal:2/masteradmin"}});
+  ASSERT_TRUE(r.problems.empty());
+  const UpstreamConfig* admin = r.config.findUpstream("masteradmin");
+  ASSERT_NE(admin, nullptr);
+  EXPECT_FALSE(admin->sameAsMain);
+  ASSERT_EQ(admin->hosts.size(), 1u);
+  EXPECT_EQ(admin->hosts[0].host, "admin.internal");
+  EXPECT_EQ(admin->database, "masteradmin");
+  EXPECT_EQ(r.config.routing.mainDatabase, "main_db");  // never the master-admin URI's
+}
+
+TEST(ConfigTest, MainDatabaseDefaultsToTest) {
+  auto r = load({}, {{"MONGODB_URI", "mongodb://h:1"}});
+  ASSERT_TRUE(r.problems.empty());
+  EXPECT_EQ(r.config.routing.mainDatabase, "test");
+  auto named = load({"--main-database", "other"}, {{"MONGODB_URI", "mongodb://h:1/main_db"}});
+  ASSERT_TRUE(named.problems.empty());
+  EXPECT_EQ(named.config.routing.mainDatabase, "other");
+}
+
+TEST(ConfigTest, MainDatabaseThatIsAStoreDatabaseIsRefused) {
+  auto r = load({}, {{"MONGODB_URI", "mongodb://h:1/pos_db_3"}});
+  EXPECT_TRUE(hasProblem(r, "MONGODB_URI", "is also store database 3"));
+}
+
+TEST(ConfigTest, RoutingFlagsWinOverSeeds) {
+  auto r = load({"--database-prefix", "cli_db", "--database-count=2", "--stores-per-database", "3",
+                 "--master-admin-uri", "mongodb://a:1"},
+                {{"MONGODB_URI", "mongodb://h/main_db"}, {"DATABASE_PREFIX", "env_db"}, {"DATABASE_COUNT", "8"}});
+  ASSERT_TRUE(r.problems.empty());
+  EXPECT_EQ(r.config.routing.databasePrefix, "cli_db");
+  EXPECT_EQ(r.config.routing.databaseCount, 2);
+  EXPECT_EQ(r.config.routing.storesPerDatabase, 3);
+  EXPECT_EQ(r.config.findUpstream("masteradmin")->hosts.at(0).host, "a");
+}
+
+TEST(ConfigTest, CheckConfigFlag) {
+  auto r = load({"--check-config"}, {{"MONGODB_URI", "mongodb://h"}});
+  ASSERT_TRUE(r.problems.empty());
+  EXPECT_TRUE(r.config.checkConfigOnly);
+  auto withValue = load({"--check-config=yes"}, {{"MONGODB_URI", "mongodb://h"}});
+  EXPECT_TRUE(hasProblem(withValue, "--check-config", "takes no value"));
+  auto noFile = load({"--upstream", "mongodb://h", "--config"});
+  EXPECT_TRUE(hasProblem(noFile, "--config", "needs a value"));
+}
+
+TEST(ConfigTest, HelpNamesTheNewOptions) {
+  const std::string help = usageText();
+  for (const char* name : {"--config", "MONGOGATE_CONFIG", "--check-config", "--master-admin-uri",
+                           "MASTER_ADMIN_MONGO_URI", "DATABASE_PREFIX", "DATABASE_COUNT", "STORES_PER_DATABASE"}) {
+    EXPECT_NE(help.find(name), std::string::npos) << name;
+  }
+}
+
+TEST(ConfigTest, ProblemFormat) {
+  EXPECT_EQ(formatProblem({"pool.max_size", "too big", "/etc/m.yaml:3:14"}),
+            "pool.max_size: too big (at /etc/m.yaml:3:14)");
+  EXPECT_EQ(formatProblem({"--listen", "bad"}), "--listen: bad");
+}
+
 struct HostPortCase {
   const char* text;
   bool ok;

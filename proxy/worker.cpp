@@ -1,0 +1,85 @@
+#include "proxy/worker.h"
+
+#include <algorithm>
+
+namespace mongogate::proxy {
+
+SharedState::SharedState(const config::ProxyConfig& c) : config(c) {
+  for (const config::UpstreamConfig& upstream : c.upstreams) {
+    std::size_t index = deployments.size();
+    for (std::size_t i = 0; i < deployments.size(); ++i) {
+      if (deployments[i]->uri == upstream.uri) index = i;
+    }
+    if (index == deployments.size()) {
+      deployments.push_back(&upstream);
+      limits.push_back(std::make_unique<UpstreamLimitsStore>(
+          UpstreamLimits{.maxWireVersion = c.fallbackMaxWireVersion}));
+    }
+    names_.emplace_back(upstream.name, index);
+  }
+  assignment.policy = c.registry.assignment;
+}
+
+std::optional<std::size_t> SharedState::deploymentOf(std::string_view upstreamName) const {
+  for (const auto& [name, index] : names_) {
+    if (name == upstreamName) return index;
+  }
+  return std::nullopt;
+}
+
+UpstreamLimits SharedState::advertisedLimits() const {
+  std::optional<UpstreamLimits> weakest;
+  for (const auto& store : limits) {
+    const UpstreamLimits l = store->get();
+    if (!l.learned) continue;
+    if (!weakest) {
+      weakest = l;
+      continue;
+    }
+    weakest->minWireVersion = std::max(weakest->minWireVersion, l.minWireVersion);
+    weakest->maxWireVersion = std::min(weakest->maxWireVersion, l.maxWireVersion);
+    weakest->maxBsonObjectSize = std::min(weakest->maxBsonObjectSize, l.maxBsonObjectSize);
+    weakest->maxMessageSizeBytes = std::min(weakest->maxMessageSizeBytes, l.maxMessageSizeBytes);
+    weakest->maxWriteBatchSize = std::min(weakest->maxWriteBatchSize, l.maxWriteBatchSize);
+    if (weakest->logicalSessionTimeoutMinutes < 0 || l.logicalSessionTimeoutMinutes < 0) {
+      weakest->logicalSessionTimeoutMinutes = -1;
+    } else {
+      weakest->logicalSessionTimeoutMinutes =
+          std::min(weakest->logicalSessionTimeoutMinutes, l.logicalSessionTimeoutMinutes);
+    }
+  }
+  return weakest ? *weakest : limits.front()->get();
+}
+
+Worker::Worker(SharedState& shared, std::size_t poolShardSize)
+    : shared_(shared), ioc_(std::make_unique<asio::io_context>(1)), registryReader_(shared.registry) {
+  for (std::size_t i = 0; i < shared.deployments.size(); ++i) {
+    pools_.push_back(std::make_unique<UpstreamPool>(*ioc_, *shared.deployments[i], shared.config.pool,
+                                                    poolShardSize, shared.config.maxMessageSize,
+                                                    buffers_, *shared.limits[i]));
+  }
+}
+
+Worker::~Worker() {
+  stop();
+  join();
+  // Coroutine frames still parked in the io_context give connections and buffers back
+  // as they are destroyed: the pools and buffers must outlive the io_context.
+  for (auto& pool : pools_) pool->shutdown();
+  ioc_.reset();
+  pools_.clear();
+}
+
+void Worker::start() {
+  thread_ = std::thread([this] {
+    auto guard = asio::make_work_guard(*ioc_);
+    ioc_->run();
+  });
+}
+
+UpstreamPool* Worker::pool(std::string_view upstreamName) {
+  auto index = shared_.deploymentOf(upstreamName);
+  return index ? pools_[*index].get() : nullptr;
+}
+
+}  // namespace mongogate::proxy

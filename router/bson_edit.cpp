@@ -1,0 +1,101 @@
+#include "router/bson_edit.h"
+
+#include <cmath>
+#include <limits>
+
+namespace mongogate::router::bson_edit {
+
+std::optional<std::string_view> utf8Of(const bson_iter_t& it) {
+  if (bson_iter_type(&it) != BSON_TYPE_UTF8) return std::nullopt;
+  std::uint32_t len = 0;
+  const char* s = bson_iter_utf8(&it, &len);
+  return std::string_view(s, len);
+}
+
+std::optional<std::int64_t> integerOf(const bson_iter_t& it) {
+  switch (bson_iter_type(&it)) {
+    case BSON_TYPE_INT32:
+      return bson_iter_int32(&it);
+    case BSON_TYPE_INT64:
+      return bson_iter_int64(&it);
+    case BSON_TYPE_DOUBLE: {
+      const double d = bson_iter_double(&it);
+      // Only doubles that are whole numbers inside the int64 range.
+      if (!std::isfinite(d) || d != std::floor(d) || std::fabs(d) > 9.0e18) return std::nullopt;
+      return static_cast<std::int64_t>(d);
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+wire::Bytes subdocumentOf(const bson_iter_t& it) {
+  std::uint32_t len = 0;
+  const std::uint8_t* data = nullptr;
+  if (bson_iter_type(&it) == BSON_TYPE_DOCUMENT) {
+    bson_iter_document(&it, &len, &data);
+  } else if (bson_iter_type(&it) == BSON_TYPE_ARRAY) {
+    bson_iter_array(&it, &len, &data);
+  }
+  if (data == nullptr) return {};
+  return {data, len};
+}
+
+bool findKey(wire::Bytes doc, std::string_view key, bson_iter_t& it) {
+  if (!initIter(it, doc)) return false;
+  return bson_iter_find_w_len(&it, key.data(), static_cast<int>(key.size()));
+}
+
+std::optional<std::string_view> findUtf8(wire::Bytes doc, std::string_view key) {
+  bson_iter_t it;
+  if (!findKey(doc, key, it)) return std::nullopt;
+  return utf8Of(it);
+}
+
+std::optional<NamespaceParts> splitNamespace(std::string_view ns) {
+  const auto dot = ns.find('.');
+  if (dot == std::string_view::npos || dot == 0) return std::nullopt;
+  return NamespaceParts{ns.substr(0, dot), ns.substr(dot + 1)};
+}
+
+std::string joinNamespace(std::string_view database, std::string_view collection) {
+  std::string ns;
+  ns.reserve(database.size() + 1 + collection.size());
+  ns.append(database);
+  if (!collection.empty()) {
+    ns.push_back('.');
+    ns.append(collection);
+  }
+  return ns;
+}
+
+std::string prefixRegex(std::string_view prefix) {
+  std::string re = "^";
+  for (char c : prefix) {
+    if (std::string_view("\\^$.|?*+()[]{}").find(c) != std::string_view::npos) re.push_back('\\');
+    re.push_back(c);
+  }
+  re.push_back('_');
+  return re;
+}
+
+std::string idText(const bson_iter_t& it) {
+  switch (bson_iter_type(&it)) {
+    case BSON_TYPE_OID: {
+      char hex[25];
+      bson_oid_to_string(bson_iter_oid(&it), hex);
+      return hex;
+    }
+    case BSON_TYPE_UTF8:
+      return std::string(*utf8Of(it));
+    case BSON_TYPE_INT32:
+    case BSON_TYPE_INT64:
+    case BSON_TYPE_DOUBLE:
+      if (auto v = integerOf(it)) return std::to_string(*v);
+      return {};
+    default:
+      return {};
+  }
+}
+
+}  // namespace mongogate::router::bson_edit
