@@ -2,12 +2,18 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <mongoc/mongoc.h>
+
 #include <cstdio>
 
 #include "config/proxy_config.h"
 #include "proxy/server.h"
 
 int main(int argc, char** argv) {
+  // mongogate's own libmongoc clients (the registry reader) introduce themselves as
+  // "mongoc / mongogate"; client metadata is never forwarded.
+  mongoc_init();
+  mongoc_handshake_data_append("mongogate", MONGOGATE_VERSION, nullptr);
   using namespace mongogate;
   auto logger = spdlog::stderr_color_mt("mongogate");
   spdlog::set_default_logger(logger);
