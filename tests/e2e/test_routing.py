@@ -60,6 +60,15 @@ def fill_assignment(existing: int, stores_per_database: int) -> int:
     return min(existing // stores_per_database + 1, DATABASE_COUNT)
 
 
+def collection_names(upstream: Upstream, db: str) -> list[str]:
+    """Every collection of `db`, read straight from the upstream in one batch (harness's
+    Upstream.collection_names reads only the first batch of 101)."""
+    reply = upstream._checked({"listCollections": 1, "nameOnly": True,
+                               "cursor": {"batchSize": 100000}, "$db": db})
+    assert reply["cursor"]["id"] == 0
+    return sorted(c["name"] for c in reply["cursor"]["firstBatch"])
+
+
 def by_id(docs: Iterable[dict]) -> list[dict]:
     return sorted(docs, key=lambda d: str(d["_id"]))
 
@@ -189,7 +198,7 @@ class RoutingTestCase(E2ETestCase):
                 if db in SERVER_DATABASES:
                     continue
                 layout[(up.name, db)] = {coll: up.find_all(db, coll)
-                                         for coll in up.collection_names(db)}
+                                         for coll in collection_names(up, db)}
         return layout
 
     @staticmethod
@@ -241,6 +250,11 @@ class StoreCreationAndPlacement(RoutingTestCase):
     STORES_PER_DATABASE = 5
     POLL_INTERVAL_MS = 60000
     STORE_COUNT = 25
+    # Stores are created in these batches (one insert each); several batches cross a
+    # database boundary, so fill must count the documents before each one in the batch.
+    BATCHES = (1, 1, 1, 4, 3, 6, 4, 5)
+    # Created last with its own databaseId, as the platform's app does today: kept as is.
+    EXPLICIT = {"storeId": "store-x", "name": "Explicit", "prefix": "x25", "databaseId": 4}
 
     @staticmethod
     def dataset(prefix: str, i: int) -> dict[str, list[dict]]:
@@ -272,28 +286,53 @@ class StoreCreationAndPlacement(RoutingTestCase):
         self.main.users.insert_many(users)
         self.main.settings.insert_one({"_id": "currency", "value": "NZD"})
 
-        for i, prefix in enumerate(prefixes):
-            result = stores.insert_one({"storeId": f"store-{i:02d}", "name": f"Store {i}",
-                                        "prefix": prefix})
-            # The store's first write comes right after its creation.
-            self.main[f"{prefix}_products"].insert_one(datasets[prefix]["products"][0])
+        self.assertEqual(sum(self.BATCHES), self.STORE_COUNT)
+        start = 0
+        for size in self.BATCHES:
+            batch = prefixes[start:start + size]
+            docs = [{"storeId": f"store-{p}", "name": f"Store {p}", "prefix": p} for p in batch]
+            if size == 1:
+                stores.insert_one(docs[0])
+            else:
+                stores.insert_many(docs)
+            # Each store's first write comes right after its creation.
+            for p in batch:
+                self.main[f"{p}_products"].insert_one(datasets[p]["products"][0])
             if not DIRECT_MODE:
-                doc = stores.find_one({"_id": result.inserted_id})
-                self.assertEqual(doc.get("databaseId"), expected_id[prefix],
-                                 f"store #{i} {prefix}: databaseId seen through mongogate")
+                seen = {d["prefix"]: d.get("databaseId")
+                        for d in stores.find({"prefix": {"$in": batch}})}
+                self.assertEqual(seen, {p: expected_id[p] for p in batch},
+                                 f"stores #{start}..#{start + size - 1} (one insert): "
+                                 f"databaseId seen through mongogate")
+            start += size
+        explicit = dict(self.EXPLICIT)
+        stores.insert_one(explicit)
+        x_product = {"_id": "x25-p-0", "sku": "X25-0", "price": 1, "store": "x25"}
+        self.main.x25_products.insert_one(x_product)
 
         for i, prefix in enumerate(prefixes):
             with self.subTest(store=prefix):
                 self.exercise_store(prefix, i, datasets[prefix])
 
-        self.assertEqual(stores.count_documents({}), self.STORE_COUNT)
+        self.assertEqual(stores.count_documents({}), self.STORE_COUNT + 1)
         self.assertEqual(by_id(self.main.users.find()), by_id(users))
         if DIRECT_MODE:
             return
+        self.assertEqual(stores.find_one({"prefix": "x25"})["databaseId"], 4,
+                         "a databaseId given by the app is kept")
+
+        # listCollections on main_db: 3 shared + 25 stores x 4 + x25_products = 104
+        # collections, more than one default batch (101).
+        expected_names = sorted(["settings", "stores", "users", "x25_products"]
+                                + [f"{p}_{s}" for p in prefixes for s in STORE_SUFFIXES])
+        self.assertEqual(sorted(self.main.list_collection_names()), expected_names)
+        listed = self.main.command("listCollections", nameOnly=True)
+        self.assertNotIn(DATABASE_PREFIX, repr(listed))
 
         # -- directly on the upstreams ---------------------------------------------------
         registry = {d["prefix"]: d for d in self.a.find_all(MAIN_DB, "stores")}
-        self.assertEqual(sorted(registry), prefixes)
+        self.assertEqual(sorted(registry), prefixes + ["x25"])
+        self.assertEqual(registry["x25"].get("databaseId"), 4)
         for prefix in prefixes:
             got = registry[prefix].get("databaseId")
             self.assertEqual(got, expected_id[prefix],
@@ -307,10 +346,14 @@ class StoreCreationAndPlacement(RoutingTestCase):
             "databases per upstream: main_db and pos_db_1..3 on A, pos_db_4..5 on B")
         self.assertLessEqual({k[1] for k in layout if k[0] == "C"}, {MASTERADMIN_DB},
                              "C holds only masteradmin")
+        all_prefixes = prefixes + ["x25"]
         for prefix in prefixes:
             with self.subTest(placement=prefix):
                 self.assert_store_placement(layout, prefix, expected_id[prefix],
-                                            datasets[prefix], prefixes)
+                                            datasets[prefix], all_prefixes)
+        with self.subTest(placement="x25"):
+            self.assert_store_placement(layout, "x25", 4, {"products": [x_product]},
+                                        all_prefixes)
         main_colls = layout[("A", MAIN_DB)]
         self.assertEqual(sorted(main_colls), ["settings", "stores", "users"],
                          "only shared collections may stay in main_db")
@@ -445,6 +488,11 @@ SEEDED = (
 
 
 class RoutingRules(RoutingTestCase):
+    """The registry already holds SEEDED when mongogate starts (its initial load); the
+    tests write through mongogate and check each upstream directly. Tests share the
+    upstreams, so expectations about listings are computed from the upstreams at the time
+    of the check rather than hard-coded."""
+
     SEED_STORES = SEEDED
     STORES_PER_DATABASE = 20
 
@@ -481,6 +529,16 @@ class RoutingRules(RoutingTestCase):
             coll.insert_one({"_id": "dup-3", "sku": "D-1"})
         self.assertIn("collection: main_db.bravo_products index: sku_1", str(ctx.exception))
         self.assertNotIn(DATABASE_PREFIX, str(ctx.exception))
+        # An update: the error comes back in writeErrors of the update reply.
+        with self.assertRaises(DuplicateKeyError) as ctx:
+            coll.update_one({"_id": "dup-2"}, {"$set": {"sku": "D-1"}})
+        self.assertIn("collection: main_db.bravo_products", str(ctx.exception))
+        self.assertNotIn(DATABASE_PREFIX, repr(ctx.exception.details))
+        # findAndModify: the error is the command's own errmsg.
+        with self.assertRaises(DuplicateKeyError) as ctx:
+            coll.find_one_and_update({"_id": "dup-2"}, {"$set": {"sku": "D-1"}})
+        self.assertIn("collection: main_db.bravo_products", str(ctx.exception))
+        self.assertNotIn(DATABASE_PREFIX, repr(ctx.exception.details))
         self.assertEqual(by_id(coll.find()), [{"_id": "dup-1", "sku": "D-1"},
                                               {"_id": "dup-2", "sku": "D-3"}])
         if DIRECT_MODE:
@@ -490,7 +548,7 @@ class RoutingRules(RoutingTestCase):
                          "the writes must have been executed in pos_db_4 on B")
         indexes = self.b.command({"listIndexes": "bravo_products", "$db": "pos_db_4"})
         self.assertIn("sku_1", [i["name"] for i in indexes["cursor"]["firstBatch"]])
-        self.assertNotIn("bravo_products", self.a.collection_names(MAIN_DB))
+        self.assertNotIn("bravo_products", collection_names(self.a, MAIN_DB))
 
     # -- 3. cursors on two upstreams -----------------------------------------------------
 
@@ -600,12 +658,59 @@ class RoutingRules(RoutingTestCase):
         listed = self.main.command("listCollections")
         replies.append(listed)
         self.assertEqual(listed["cursor"]["ns"], "main_db.$cmd.listCollections")
-        store_find = self.client["store_bravo"].command("find", "items", batchSize=10)
+        sdb = self.client["store_bravo"]
+        store_find = sdb.command("find", "items", batchSize=3)
         replies.append(store_find)
         self.assertEqual(store_find["cursor"]["ns"], "store_bravo.items")
-        self.assertEqual(len(store_find["cursor"]["firstBatch"]), 5)
+        self.assertEqual(len(store_find["cursor"]["firstBatch"]), 3)
+        store_more = sdb.command("getMore", Int64(store_find["cursor"]["id"]),
+                                 collection="items", batchSize=10)
+        replies.append(store_more)
+        self.assertEqual(store_more["cursor"]["ns"], "store_bravo.items")
+        self.assertEqual(len(store_more["cursor"]["nextBatch"]), 2)
+        explained = coll.find({"v": {"$gt": 1}}).explain()
+        replies.append(explained)
+        self.assertEqual(explained["queryPlanner"]["namespace"], "main_db.bravo_items")
+        store_explained = sdb.command("explain", {"find": "items", "filter": {}})
+        replies.append(store_explained)
+        self.assertEqual(store_explained["queryPlanner"]["namespace"], "store_bravo.items")
         for reply in replies:
             self.assertNotIn(DATABASE_PREFIX, repr(reply))
+
+    def test_catalog_cursors_continue_with_getmore(self):
+        """listIndexes / listCollections cursors whose getMore names `$cmd.<...>`
+        (cursor.ns minus the database, as drivers send it) reach the cursor's upstream.
+        (batchSize 1 makes the upstream keep a cursor; mongogate may answer in fewer
+        batches, but the client must get every entry.)"""
+        self.require_proxy()
+        self.main.bravo_catalog.insert_one({"_id": "gm", "v": 1})
+        self.main.bravo_catalog.create_index("v")  # two indexes: _id_ and v_1
+        sdb = self.client["store_bravo"]
+        cases = [
+            (self.main, "listIndexes", "bravo_catalog",
+             "main_db.$cmd.listIndexes.bravo_catalog", ["_id_", "v_1"]),
+            (sdb, "listIndexes", "catalog", "store_bravo.$cmd.listIndexes.catalog",
+             ["_id_", "v_1"]),
+            (sdb, "listCollections", 1, "store_bravo.$cmd.listCollections",
+             sorted(c[len("bravo_"):] for c in collection_names(self.b, "pos_db_4")
+                    if self.owner(c, self.registered_prefixes()) == "bravo")),
+        ]
+        for db, command, target, ns, want in cases:
+            with self.subTest(ns=ns):
+                first = db.command(command, target, cursor={"batchSize": 1})
+                self.assertEqual(first["cursor"]["ns"], ns)
+                got = [d["name"] for d in first["cursor"]["firstBatch"]]
+                cursor_id = first["cursor"]["id"]  # 0 is fine if the batch holds all
+                for _ in range(len(want)):
+                    if not cursor_id:
+                        break
+                    more = db.command("getMore", Int64(cursor_id),
+                                      collection=ns.split(".", 1)[1], batchSize=1)
+                    self.assertEqual(more["cursor"]["ns"], ns)
+                    self.assertNotIn(DATABASE_PREFIX, repr(more))
+                    got += [d["name"] for d in more["cursor"]["nextBatch"]]
+                    cursor_id = more["cursor"]["id"]
+                self.assertEqual(sorted(got), want)
 
     def seed_store_data(self) -> None:
         """One document in a few collections of every store, plus shared collections."""
@@ -620,34 +725,76 @@ class RoutingRules(RoutingTestCase):
         self.main.users.update_one({"_id": "u-1"}, {"$set": {"storeId": None}}, upsert=True)
         self.main.settings.update_one({"_id": "s-1"}, {"$set": {"v": 1}}, upsert=True)
 
+    def expected_main_listing(self) -> set[str]:
+        """main_db on A plus every store collection in its home database (direct reads)."""
+        prefixes = self.registered_prefixes()
+        expected = set(collection_names(self.a, MAIN_DB))
+        for prefix in prefixes:
+            database_id = self.database_id(prefix)
+            if database_id == 0:
+                continue
+            home_up, home_db = self.home(database_id)
+            expected |= {c for c in collection_names(home_up, home_db)
+                         if self.owner(c, prefixes) == prefix}
+        return expected
+
+    def open_cursors(self) -> dict[str, int]:
+        return {up.name: up.stats()["cursorsOpen"] for up in self.upstreams()}
+
     def test_list_collections_on_main_db_merges_every_store(self):
         self.require_proxy()
         self.seed_store_data()
-        prefixes = self.registered_prefixes()
+        open_before = self.open_cursors()
         reply = self.main.command("listCollections")
         self.assertEqual(reply["cursor"]["id"], 0, "all collections fit in one batch")
         names = [c["name"] for c in reply["cursor"]["firstBatch"]]
         self.assertNotIn(DATABASE_PREFIX, repr(reply))
         self.assertEqual(len(names), len(set(names)), f"duplicates in {sorted(names)}")
 
-        # Expected: main_db on A, plus every store collection in its home database.
-        expected = set(self.a.collection_names(MAIN_DB))
-        for prefix in prefixes:
-            database_id = self.database_id(prefix)
-            if database_id == 0:
-                continue
-            home_up, home_db = self.home(database_id)
-            expected |= {c for c in home_up.collection_names(home_db)
-                         if self.owner(c, prefixes) == prefix}
+        expected = self.expected_main_listing()
         self.assertTrue({"stores", "users", "settings", "legacy_products", "bravo_products",
                          "delta_giftcards", "acme_west_orders", "echo_orders",
                          "alpha_products"} <= expected, sorted(expected))
         self.assertEqual(sorted(names), sorted(expected))
         self.assertEqual(sorted(self.main.list_collection_names()), sorted(expected))
+        # The merged listing in batches of 3: getMore on main_db.$cmd.listCollections.
+        batched = [c["name"] for c in self.main.list_collections(cursor={"batchSize": 3})]
+        self.assertEqual(sorted(batched), sorted(expected))
         # nameOnly and a filter on a store collection
         only = self.main.command("listCollections", nameOnly=True,
                                  filter={"name": "echo_products"})
         self.assertEqual([c["name"] for c in only["cursor"]["firstBatch"]], ["echo_products"])
+        self.assertEqual(self.open_cursors(), open_before,
+                         "listCollections left cursors open on the upstreams")
+
+    def test_list_collections_when_a_database_needs_more_than_one_batch(self):
+        """A store database with more collections than one upstream batch (101): 20
+        stores x 5 collections is already 100. The merged listing must hold them all."""
+        self.require_proxy()
+        self.seed_store_data()
+        many = [f"delta_c{k:03d}" for k in range(110)]  # delta: pos_db_4 on B
+        for name in many:
+            self.main[name].insert_one({"_id": 1})
+        self.assertLessEqual(set(many), set(collection_names(self.b, "pos_db_4")))
+        open_before = self.open_cursors()
+        expected = self.expected_main_listing()
+        self.assertGreater(len(expected), 120)
+        with self.subTest(database=MAIN_DB):
+            names = self.main.list_collection_names()
+            self.assertEqual(len(names), len(set(names)), "duplicates in the merged listing")
+            missing = sorted(expected - set(names))
+            self.assertEqual(missing, [], f"{len(missing)} collections missing from "
+                                          f"listCollections on main_db ({len(names)} listed)")
+            self.assertEqual(sorted(names), sorted(expected))
+        with self.subTest(database="store_delta"):
+            # Rule 3 on the same database: delta's collections, prefix stripped (the
+            # driver continues the cursor with getMore on store_delta.$cmd.listCollections).
+            store_names = self.client["store_delta"].list_collection_names()
+            self.assertEqual(sorted(store_names),
+                             sorted(c[len("delta_"):] for c in collection_names(self.b, "pos_db_4")
+                                    if c.startswith("delta_")))
+        self.assertEqual(self.open_cursors(), open_before,
+                         "listCollections left cursors open on the upstreams")
 
     def test_list_databases_is_the_logical_view(self):
         self.require_proxy()
@@ -684,6 +831,28 @@ class RoutingRules(RoutingTestCase):
         self.assertNotIn("store_bravo", self.b.database_names())
         self.assertNotIn("store_bravo", self.a.database_names())
 
+        # Other commands in the store database.
+        self.assertEqual(sdb.products.update_one({"_id": "r3-1"}, {"$set": {"price": 10}})
+                         .modified_count, 1)
+        docs[1]["price"] = 10
+        self.assertEqual(sdb.products.delete_one({"_id": "r3-0"}).deleted_count, 1)
+        docs = docs[1:]
+        self.assertEqual(sorted(sdb.products.distinct("sku", {"_id": {"$regex": "^r3-"}})),
+                         ["R3-1", "R3-2", "R3-3"])
+        total = list(sdb.products.aggregate([{"$match": {"_id": {"$regex": "^r3-"}}},
+                                             {"$group": {"_id": None, "t": {"$sum": "$price"}}}]))
+        self.assertEqual(total, [{"_id": None, "t": 10 + 2 + 3}])
+        doc = sdb.products.find_one_and_update({"_id": "r3-2"}, {"$inc": {"price": 1}},
+                                               return_document=ReturnDocument.AFTER)
+        self.assertEqual(doc["price"], 3)
+        docs[1]["price"] = 3
+        self.assertEqual(by_id(self.b.find_all("pos_db_4", "bravo_products",
+                                               {"_id": {"$regex": "^r3-"}})), docs)
+        with self.assertRaises(DuplicateKeyError) as ctx:
+            sdb.products.insert_one({"_id": "r3-1", "sku": "R3-9"})
+        self.assertIn("collection: store_bravo.products", str(ctx.exception))
+        self.assertNotIn(DATABASE_PREFIX, str(ctx.exception))
+
         names = sdb.list_collection_names()
         self.assertIn("products", names)
         for name in names:
@@ -691,7 +860,7 @@ class RoutingRules(RoutingTestCase):
             self.assertNotIn(DATABASE_PREFIX, name)
         self.assertNotIn("giftcards", names, "delta's collection listed in store_bravo")
         self.assertNotIn("delta_giftcards", names, "delta's collection listed in store_bravo")
-        expected = sorted(c[len("bravo_"):] for c in self.b.collection_names("pos_db_4")
+        expected = sorted(c[len("bravo_"):] for c in collection_names(self.b, "pos_db_4")
                           if self.owner(c, self.registered_prefixes()) == "bravo")
         self.assertEqual(sorted(names), expected)
 
@@ -753,6 +922,59 @@ class RoutingRules(RoutingTestCase):
         self.assertEqual(len(ran), 1)
         self.assertEqual(ran[0]["body"]["pipeline"][1]["$lookup"]["from"], "alpha_products")
 
+    # -- collection-level commands follow the store ----------------------------------------
+
+    def test_collection_commands_follow_the_store(self):
+        self.require_proxy()
+        main = self.main  # charlie: pos_db_3 on A; echo: pos_db_5 on B
+        main.charlie_orders.insert_many([{"_id": f"co-{k}", "status": s, "total": k}
+                                         for k, s in enumerate(["open", "paid", "open"])])
+        main.create_collection("charlie_archive")
+        self.assertIn("charlie_archive", collection_names(self.a, "pos_db_3"))
+        main.charlie_archive.insert_one({"_id": "arch-1"})
+
+        # A view on a store collection is created in the store's database.
+        main.command("create", "charlie_open", viewOn="charlie_orders",
+                     pipeline=[{"$match": {"status": "open"}}])
+        self.assertEqual(sorted(d["_id"] for d in main.charlie_open.find()), ["co-0", "co-2"])
+        views = self.a.command({"listCollections": 1, "filter": {"name": "charlie_open"},
+                                "$db": "pos_db_3"})["cursor"]["firstBatch"]
+        self.assertEqual([(v["type"], v["options"]["viewOn"]) for v in views],
+                         [("view", "charlie_orders")])
+
+        # renameCollection (run on admin, full namespaces) inside the store.
+        main.charlie_archive.rename("charlie_archive2")
+        self.assertEqual(self.a.find_all("pos_db_3", "charlie_archive2"), [{"_id": "arch-1"}])
+        self.assertNotIn("charlie_archive", collection_names(self.a, "pos_db_3"))
+
+        # $out inside the store.
+        list(main.charlie_orders.aggregate([{"$match": {"status": "open"}},
+                                            {"$out": "charlie_report"}]))
+        self.assertEqual(sorted(d["_id"] for d in self.a.find_all("pos_db_3", "charlie_report")),
+                         ["co-0", "co-2"])
+
+        # Across upstreams: refused, nothing forwarded.
+        self.clear_all_records()
+        with self.assertRaises(OperationFailure) as ctx:
+            main.charlie_archive2.rename("echo_archive")
+        self.assertIn("charlie_archive2", str(ctx.exception))
+        with self.assertRaises(OperationFailure):
+            list(main.charlie_orders.aggregate([{"$merge": {"into": "echo_report"}}]))
+        with self.assertRaises(OperationFailure):
+            main.command("create", "echo_open", viewOn="charlie_orders", pipeline=[])
+        for up in self.upstreams():
+            reached = [r for r in app_records(up.recorded())
+                       if "echo_" in repr(r.get("body")) or "charlie_" in repr(r.get("body"))]
+            self.assertEqual(reached, [], f"refused commands reached {up.name}:\n  "
+                                          f"{brief(reached)}")
+        self.assertNotIn("echo_archive", collection_names(self.b, "pos_db_5"))
+        self.assertIn("charlie_archive2", collection_names(self.a, "pos_db_3"))
+
+        # drop
+        main.drop_collection("charlie_archive2")
+        self.assertNotIn("charlie_archive2", collection_names(self.a, "pos_db_3"))
+        self.assertNotIn("charlie_archive2", collection_names(self.a, MAIN_DB))
+
     # -- rule 2 details ------------------------------------------------------------------
 
     def test_longest_registered_prefix_wins(self):
@@ -763,9 +985,9 @@ class RoutingRules(RoutingTestCase):
         self.assertEqual(list(self.main.acme_stock.find()), [{"_id": "ac-1"}])
         self.assertEqual(self.b.find_all("pos_db_5", "acme_west_stock"), [{"_id": "aw-1"}])
         self.assertEqual(self.a.find_all("pos_db_2", "acme_stock"), [{"_id": "ac-1"}])
-        self.assertNotIn("acme_west_stock", self.a.collection_names("pos_db_2"))
-        self.assertNotIn("acme_west_stock", self.a.collection_names(MAIN_DB))
-        self.assertNotIn("acme_stock", self.a.collection_names(MAIN_DB))
+        self.assertNotIn("acme_west_stock", collection_names(self.a, "pos_db_2"))
+        self.assertNotIn("acme_west_stock", collection_names(self.a, MAIN_DB))
+        self.assertNotIn("acme_stock", collection_names(self.a, MAIN_DB))
 
     def test_store_not_moved_yet_stays_in_main_db(self):
         self.require_proxy()
@@ -780,7 +1002,7 @@ class RoutingRules(RoutingTestCase):
             for up in (self.a, self.b):
                 for db in up.database_names():
                     if db.startswith(DATABASE_PREFIX):
-                        self.assertNotIn(f"{prefix}_products", up.collection_names(db),
+                        self.assertNotIn(f"{prefix}_products", collection_names(up, db),
                                          f"{up.name}:{db}")
 
     def test_store_registered_elsewhere_is_learned_by_polling(self):
@@ -797,7 +1019,7 @@ class RoutingRules(RoutingTestCase):
         self.main.foxtrot_products.insert_one({"_id": "fx-2"})
         self.assertEqual(by_id(self.b.find_all("pos_db_5", "foxtrot_products")),
                          [{"_id": "fx-1"}, {"_id": "fx-2"}])
-        self.assertNotIn("foxtrot_products", self.a.collection_names(MAIN_DB))
+        self.assertNotIn("foxtrot_products", collection_names(self.a, MAIN_DB))
         print(f"\n[routing] store foxtrot learned {learned:.2f}s after it was registered "
               f"(poll_interval_ms {self.POLL_INTERVAL_MS})", file=sys.stderr)
 
