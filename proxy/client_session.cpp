@@ -8,6 +8,7 @@
 
 #include "proxy/session_status.h"
 #include "router/command_table.h"
+#include "router/cursor_batches.h"
 #include "router/routing.h"
 #include "wire/builder.h"
 #include "wire/compression.h"
@@ -320,8 +321,23 @@ class ClientSession {
                                    {sequences.data(), count});
   }
 
-  // Cross-store views (SPEC §4): ask every part, merge, answer once.
+  // One command on a borrowed upstream connection; the reply body is copied out.
+  awaitable<bool> exchangeOnce(UpstreamConnection& connection, wire::Bytes body, std::vector<std::uint8_t>& reply) {
+    scratch_.clear();
+    wire::appendOpMsg(scratch_, nextReplyId_++, 0, 0, body);
+    auto [writeError, written] = co_await asio::async_write(connection.socket, asio::buffer(scratch_), nothrow);
+    (void)written;
+    if (writeError || co_await connection.reader.next(connection.socket) != ReadStatus::kOk) co_return false;
+    auto parsed = wire::parseOpMsg(connection.reader.frame());
+    if (!parsed.ok() || parsed.value.moreToCome()) co_return false;
+    reply.assign(parsed.value.body.begin(), parsed.value.body.end());
+    co_return true;
+  }
+
+  // Cross-store views (SPEC §4): ask every part, read each part's cursor to its end
+  // (no upstream cursor is left open), merge, answer once.
   awaitable<SessionStatus> fanOut(const router::RegistrySnapshot& snapshot) {
+    constexpr std::size_t kMaxGetMores = 100'000;  // a runaway cursor must not pin the session
     fanOutReplies_.resize(route_.fanOut.size());
     for (std::size_t i = 0; i < route_.fanOut.size(); ++i) {
       const router::SubRequest& part = route_.fanOut[i];
@@ -333,19 +349,32 @@ class ClientSession {
       AcquireResult acquired = co_await pool->acquire();
       if (acquired.status != AcquireStatus::kOk) co_return acquireFailure(acquired, part.upstream);
       std::unique_ptr<UpstreamConnection> connection = std::move(acquired.connection);
-      scratch_.clear();
-      wire::appendOpMsg(scratch_, nextReplyId_++, 0, 0, part.body);
-      auto [writeError, written] = co_await asio::async_write(connection->socket, asio::buffer(scratch_), nothrow);
-      (void)written;
-      const bool replied = !writeError && co_await connection->reader.next(connection->socket) == ReadStatus::kOk;
-      auto parsed = replied ? wire::parseOpMsg(connection->reader.frame()) : wire::Parsed<wire::OpMsgView>{};
-      if (!replied || !parsed.ok() || parsed.value.moreToCome()) {
+      bool healthy = co_await exchangeOnce(*connection, part.body, fanOutReplies_[i]);
+      laterBatches_.clear();
+      std::int64_t cursorId = healthy ? router::cursorIdOf(fanOutReplies_[i]) : 0;
+      const std::string_view cursorCollection =
+          route_.replyHandling == router::ReplyHandling::kMergeListCollections ? "$cmd.listCollections" : "";
+      while (healthy && cursorId != 0 && !cursorCollection.empty() && laterBatches_.size() < kMaxGetMores) {
+        getMoreBody_.clear();
+        router::appendGetMore(getMoreBody_, cursorId, cursorCollection, part.physicalDatabase);
+        laterBatches_.emplace_back();
+        healthy = co_await exchangeOnce(*connection, getMoreBody_, laterBatches_.back());
+        cursorId = healthy ? router::cursorIdOf(laterBatches_.back()) : 0;
+      }
+      if (!healthy) {
         pool->discard(std::move(connection));
         errorMessage_ = "mongogate: upstream '" + part.upstream + "' failed while answering " + route_.commandName;
         co_return SessionStatus::kUpstreamUnavailable;
       }
-      fanOutReplies_[i].assign(parsed.value.body.begin(), parsed.value.body.end());
       pool->release(std::move(connection));
+      if (!laterBatches_.empty()) {
+        // A part whose getMore failed answers with that error; otherwise every batch joins.
+        if (router::joinCursorBatches(fanOutReplies_[i], laterBatches_, joined_)) {
+          fanOutReplies_[i].swap(joined_);
+        } else {
+          fanOutReplies_[i] = laterBatches_.back();
+        }
+      }
     }
     std::vector<wire::Bytes> parts(fanOutReplies_.begin(), fanOutReplies_.end());
     body_.clear();
@@ -480,6 +509,9 @@ class ClientSession {
   std::vector<std::uint8_t> replyBody_;     // a rewritten reply body
   std::vector<std::uint8_t> replyOut_;      // a rewritten reply frame
   std::vector<std::vector<std::uint8_t>> fanOutReplies_;
+  std::vector<std::vector<std::uint8_t>> laterBatches_;  // a fan-out part's getMore replies
+  std::vector<std::uint8_t> getMoreBody_;
+  std::vector<std::uint8_t> joined_;
 };
 
 }  // namespace

@@ -9,10 +9,35 @@
 #include "config/proxy_config.h"
 #include "proxy/server.h"
 
+namespace {
+
+// libmongoc (the registry reader) logs through spdlog, one level down: its monitor
+// chatter must not drown the proxy's own lines.
+void forwardMongocLog(mongoc_log_level_t level, const char* domain, const char* message, void*) {
+  switch (level) {
+    case MONGOC_LOG_LEVEL_ERROR:
+    case MONGOC_LOG_LEVEL_CRITICAL:
+      spdlog::error("{}: {}", domain, message);
+      break;
+    case MONGOC_LOG_LEVEL_WARNING:
+      spdlog::warn("{}: {}", domain, message);
+      break;
+    case MONGOC_LOG_LEVEL_MESSAGE:
+    case MONGOC_LOG_LEVEL_INFO:
+      spdlog::debug("{}: {}", domain, message);
+      break;
+    default:
+      spdlog::trace("{}: {}", domain, message);
+  }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   // mongogate's own libmongoc clients (the registry reader) introduce themselves as
   // "mongoc / mongogate"; client metadata is never forwarded.
   mongoc_init();
+  mongoc_log_set_handler(forwardMongocLog, nullptr);
   mongoc_handshake_data_append("mongogate", MONGOGATE_VERSION, nullptr);
   using namespace mongogate;
   auto logger = spdlog::stderr_color_mt("mongogate");

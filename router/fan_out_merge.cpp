@@ -16,7 +16,10 @@
 // it does because the request side sends no batchSize and listCollections /
 // listDatabases replies are far below 16 MB. A part whose cursor id is not 0 has more
 // entries than it returned; those entries are missing from the merged reply, whose own
-// cursor is always exhausted (id 0).
+// cursor is always exhausted (id 0). The merged reply carries no $clusterTime or
+// operationTime: the parts come from different deployments, whose times do not compare.
+//
+// References: MongoDB manual, "listCollections" and "listDatabases" (reply fields).
 #include <bson/bson.h>
 
 #include <algorithm>

@@ -10,6 +10,10 @@
 // and is never looked into. User documents are only ever walked when the cursor is
 // known to hold server-made documents (listCollections, listIndexes, change events,
 // bulkWrite results).
+//
+// References: MongoDB manual, "Change Events" (ns / to / operationDescription),
+// "listCollections" and "listIndexes" (cursor.ns, idIndex.ns / index ns before 4.4),
+// "Explain Results" (queryPlanner.namespace), "Write Errors" (writeErrors[].errmsg).
 #include <bson/bson.h>
 
 #include <algorithm>

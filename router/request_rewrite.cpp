@@ -76,8 +76,8 @@ struct Walk {
       return std::move(r.target);
     }
     const PhysicalNamespace& t = *r.target;
-    const std::string primaryName = logicalName(primaryDb, primaryCollection);
     if (t.upstream != primary.upstream) {
+      const std::string primaryName = logicalName(primaryDb, primaryCollection);
       fail({kIllegalOperation, "IllegalOperation",
             "mongogate: " + std::string(command) + " on " + primaryName + " names " +
                 logicalName(db, collection) + " in " + std::string(field) +
@@ -87,6 +87,7 @@ struct Walk {
       return std::nullopt;
     }
     if (how == Reach::kSameDatabase && t.database != primary.database) {
+      const std::string primaryName = logicalName(primaryDb, primaryCollection);
       fail({kIllegalOperation, "IllegalOperation",
             "mongogate: " + std::string(command) + " on " + primaryName + " names " +
                 logicalName(db, collection) + " in " + std::string(field) +
@@ -420,12 +421,50 @@ void walkPipeline(Walk& w, const bson_iter_t& elem, bson_t* out, bool topLevel) 
 }
 
 // listCollections on a rule-3 database: the physical database holds other stores'
-// collections too, so the filter is narrowed to this store's prefix. {name: "c"} (what
-// drivers and ODMs send) becomes {name: "<prefix>_c"}; any other filter is kept inside
+// collections too, so the filter is narrowed to this store's prefix. A name selector
+// that only picks names ({name: "c"}, what drivers and ODMs send, {name: {$eq: "c"}},
+// {name: {$in: [...]}}) gets the prefix on each name; any other filter is kept inside
 // {$and: [{name: /^<prefix>_/}, <filter>]} (its other name conditions then see physical
 // names); no filter becomes {name: /^<prefix>_/}. The reply side strips the prefix.
 void appendPrefixCondition(bson_t* out, const std::string& regex) {
   bson_append_regex(out, "name", -1, regex.c_str(), "");
+}
+
+bool isNameSelector(const bson_iter_t& name) {
+  if (utf8Of(name)) return true;
+  bson_iter_t ops;
+  if (bson_iter_type(&name) != BSON_TYPE_DOCUMENT || !bson_iter_recurse(&name, &ops)) return false;
+  bool any = false;
+  while (bson_iter_next(&ops)) {
+    any = true;
+    const auto op = keyOf(ops);
+    if (op == "$eq" && utf8Of(ops)) continue;
+    if (op != "$in" || bson_iter_type(&ops) != BSON_TYPE_ARRAY) return false;
+    bson_iter_t names;
+    if (!bson_iter_recurse(&ops, &names)) return false;
+    while (bson_iter_next(&names)) {
+      if (!utf8Of(names)) return false;
+    }
+  }
+  return any;
+}
+
+void putPrefixedName(Walk& w, const bson_iter_t& it, bson_t* out, const std::string& prefix) {
+  if (auto name = utf8Of(it)) {
+    putUtf8(w, it, out, prefix + "_" + std::string(*name));
+    return;
+  }
+  editContainer(w, it, out, [&](const bson_iter_t& op, bson_t* sub) {
+    if (utf8Of(op)) {
+      putPrefixedName(w, op, sub, prefix);
+    } else {  // $in: [names]
+      editContainer(w, op, sub, [&](const bson_iter_t& n, bson_t* arr) {
+        putPrefixedName(w, n, arr, prefix);
+        return true;
+      });
+    }
+    return true;
+  });
 }
 
 void putStoreListFilter(Walk& w, const bson_iter_t* filter, bson_t* out) {
@@ -435,10 +474,12 @@ void putStoreListFilter(Walk& w, const bson_iter_t* filter, bson_t* out) {
     copy(out, *filter);  // not a document: the server will refuse it
     return;
   }
-  if (filter != nullptr && bson_edit::findUtf8(bson_edit::subdocumentOf(*filter), "name")) {
+  bson_iter_t name;
+  if (filter != nullptr && bson_edit::findKey(bson_edit::subdocumentOf(*filter), "name", name) &&
+      isNameSelector(name)) {
     editContainer(w, *filter, out, [&](const bson_iter_t& it, bson_t* sub) {
-      if (keyOf(it) != "name" || !utf8Of(it)) return false;
-      putUtf8(w, it, sub, prefix + "_" + std::string(*utf8Of(it)));
+      if (keyOf(it) != "name") return false;
+      putPrefixedName(w, it, sub, prefix);
       return true;
     });
     return;

@@ -185,7 +185,7 @@ const FanOutCase kFanOutCases[] = {
      "=1"},
 };
 
-INSTANTIATE_TEST_SUITE_P(Merges, RouterFanOut, ::testing::ValuesIn(kFanOutCases),
+INSTANTIATE_TEST_SUITE_P(RouterFanOutMerges, RouterFanOut, ::testing::ValuesIn(kFanOutCases),
                          [](const ::testing::TestParamInfo<FanOutCase>& info) { return info.param.name; });
 
 // The master-admin database under its own name (no physical rename) still comes from the

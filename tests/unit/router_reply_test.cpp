@@ -252,7 +252,7 @@ const ReplyCase kReplyCases[] = {
          kResumeToken + R"(, "ns": 4}, "ok": 1.0})", ""},
 };
 
-INSTANTIATE_TEST_SUITE_P(Shapes, RouterReply, ::testing::ValuesIn(kReplyCases),
+INSTANTIATE_TEST_SUITE_P(RouterReplyShapes, RouterReply, ::testing::ValuesIn(kReplyCases),
                          [](const ::testing::TestParamInfo<ReplyCase>& info) { return info.param.name; });
 
 // A reply that is not valid BSON is never rebuilt (the proxy forwards it as it came).
