@@ -12,12 +12,14 @@
 // database is shown under its logical name; from upstreams other than `main` only the
 // master-admin databases are shown, since every other logical name routes to `main`.
 //
-// Limitation (no I/O here): each part is expected to answer in its first batch, which
-// it does because the request side sends no batchSize and listCollections /
-// listDatabases replies are far below 16 MB. A part whose cursor id is not 0 has more
-// entries than it returned; those entries are missing from the merged reply, whose own
-// cursor is always exhausted (id 0). The merged reply carries no $clusterTime or
-// operationTime: the parts come from different deployments, whose times do not compare.
+// Cursors (no I/O here): the merge reads each part's cursor.firstBatch only. The proxy
+// drains every part's cursor first and joins its batches into one firstBatch with id 0
+// (router/cursor_batches.h), so nothing is lost on that path. A caller that hands over a
+// part whose cursor id is not 0 gets a merged reply without that part's later entries;
+// the merged cursor itself is always exhausted (id 0).
+//
+// The merged reply carries no $clusterTime or operationTime: the parts come from
+// different deployments, whose times do not compare.
 //
 // References: MongoDB manual, "listCollections" and "listDatabases" (reply fields).
 #include <bson/bson.h>
@@ -158,7 +160,7 @@ void mergeListCollections(const RoutingConfig& config, const RegistrySnapshot& r
       const auto name = nameOf(entry);
       if (name && !shown.emplace(*name).second) return;
       const std::string_view key = keys.next();
-      bson_append_iter(&batch, key.data(), static_cast<int>(key.size()), &entry);
+      replybson::appendAs(&batch, key, entry);
     });
   }
   for (std::size_t i = 0; i < replies.size(); ++i) {
@@ -221,7 +223,7 @@ EntryFacts factsOf(const bson_iter_t& entry) {
 void appendDatabaseEntry(const DatabaseEntry& entry, bson_t* out, std::string_view key, bool nameOnly) {
   const int keyLength = static_cast<int>(key.size());
   if (entry.source && !entry.rename && !entry.resize && !nameOnly) {
-    bson_append_iter(out, key.data(), keyLength, &*entry.source);
+    replybson::appendAs(out, key, *entry.source);
     return;
   }
   bson_t doc;

@@ -53,8 +53,28 @@ inline void appendUtf8(bson_t* doc, std::string_view key, std::string_view value
                    static_cast<int>(value.size()));
 }
 
+// Copies the element unchanged under `key`. libbson prints a warning to stderr when it
+// copies an array whose first key is not "0" (an upstream's odd shape): such an array is
+// copied element by element instead, its keys kept, without the warning.
+inline void appendAs(bson_t* doc, std::string_view key, const bson_iter_t& it) {
+  const int keyLength = static_cast<int>(key.size());
+  bson_iter_t child;
+  if (BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &child) && bson_iter_next(&child) &&
+      std::string_view(bson_iter_key(&child), bson_iter_key_len(&child)) != "0") {
+    bson_t sub;
+    bson_append_array_begin(doc, key.data(), keyLength, &sub);
+    do {
+      bson_append_iter(&sub, nullptr, 0, &child);
+    } while (bson_iter_next(&child));
+    bson_append_array_end(doc, &sub);
+    return;
+  }
+  bson_append_iter(doc, key.data(), keyLength, &it);
+}
+
+// Copies the element unchanged under its own key.
 inline void appendSame(bson_t* doc, const bson_iter_t& it) {
-  bson_append_iter(doc, bson_iter_key(&it), static_cast<int>(bson_iter_key_len(&it)), &it);
+  appendAs(doc, {bson_iter_key(&it), bson_iter_key_len(&it)}, it);
 }
 
 // Array keys "0", "1", ... as libbson wants them. key() names the next entry; advance()

@@ -363,7 +363,7 @@ class ReplyRewriter {
       const std::string_view key = keys.key();
       bool kept = true;
       if (!BSON_ITER_HOLDS_DOCUMENT(&e)) {
-        bson_append_iter(sub, key.data(), static_cast<int>(key.size()), &e);
+        replybson::appendAs(sub, key, e);
       } else {
         switch (kind) {
           case BatchKind::kCollectionInfos:
@@ -385,7 +385,7 @@ class ReplyRewriter {
             rebuildAs(e, sub, key, [this](bson_iter_t& f, bson_t* doc) { appendWithErrmsg(f, doc); });
             break;
           case BatchKind::kUserDocuments:
-            bson_append_iter(sub, key.data(), static_cast<int>(key.size()), &e);
+            replybson::appendAs(sub, key, e);
             break;
         }
       }
@@ -398,7 +398,7 @@ class ReplyRewriter {
   void rebuildAs(const bson_iter_t& holder, bson_t* out, std::string_view key, Each&& each) {
     bson_iter_t child;
     if (!bson_iter_recurse(&holder, &child)) {
-      bson_append_iter(out, key.data(), static_cast<int>(key.size()), &holder);
+      replybson::appendAs(out, key, holder);
       return;
     }
     bson_t sub;
@@ -463,7 +463,7 @@ class ReplyRewriter {
   void appendChangeEvent(const bson_iter_t& event, bson_t* out, std::string_view key) {
     bson_iter_t probe;
     if (!bson_iter_recurse(&event, &probe) || !bson_iter_find_w_len(&probe, "operationType", 13)) {
-      bson_append_iter(out, key.data(), static_cast<int>(key.size()), &event);
+      replybson::appendAs(out, key, event);
       return;
     }
     rebuildAs(event, out, key, [this](bson_iter_t& f, bson_t* doc) {

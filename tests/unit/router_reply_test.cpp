@@ -281,6 +281,37 @@ TEST(RouterReplyMalformed, CorruptOrTruncatedRepliesAreLeftAlone) {
   EXPECT_TRUE(out.empty());
 }
 
+// An upstream array whose keys are not "0", "1", ... is copied as it is, and quietly
+// (libbson's own array copy would print a warning to stderr for every such reply).
+TEST(RouterReplyOddArrays, KeysKeptAndNoWarning) {
+  const auto build = [](const char* ns) {
+    bson_t doc = BSON_INITIALIZER;
+    bson_t cursor;
+    bson_t batch;
+    bson_append_document_begin(&doc, "cursor", -1, &cursor);
+    bson_append_array_begin(&cursor, "firstBatch", -1, &batch);
+    bson_append_int32(&batch, "7", -1, 1);
+    bson_append_int32(&batch, "x", -1, 2);
+    bson_append_array_end(&cursor, &batch);
+    bson_append_utf8(&cursor, "ns", -1, ns, -1);
+    bson_append_document_end(&doc, &cursor);
+    ByteVec bytes(bson_get_data(&doc), bson_get_data(&doc) + doc.len);
+    bson_destroy(&doc);
+    return bytes;
+  };
+  RoutedCommand route;
+  route.commandName = "find";
+  route.mappings = {kAbcProducts2};
+  const ByteVec reply = build("pos_db_1.abc_products");
+  std::vector<std::uint8_t> out;
+  ::testing::internal::CaptureStderr();
+  const bool changed = rewriteReply(route, wire::Bytes(reply.data(), reply.size()), out);
+  const std::string warnings = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(changed);
+  EXPECT_EQ(out, build("main_db.abc_products"));
+  EXPECT_EQ(warnings, "");
+}
+
 // `out` is replaced, not appended to, when the reply changes.
 TEST(RouterReplyOutput, ReplacesOut) {
   RoutedCommand route;
