@@ -52,6 +52,44 @@ std::optional<std::string_view> findUtf8(wire::Bytes doc, std::string_view key) 
   return utf8Of(it);
 }
 
+namespace {
+
+// An array whose first key is not "0" (libbson would complain about it on stderr).
+bool isOddlyKeyedArray(const bson_iter_t& it) {
+  bson_iter_t child;
+  return bson_iter_type(&it) == BSON_TYPE_ARRAY && bson_iter_recurse(&it, &child) &&
+         bson_iter_next(&child) && keyOf(child) != "0";
+}
+
+void copyArrayElements(bson_t* out, std::string_view key, const bson_iter_t& it) {
+  bson_t sub;
+  bson_iter_t child;
+  bson_append_array_begin(out, key.data(), static_cast<int>(key.size()), &sub);
+  if (bson_iter_recurse(&it, &child)) {
+    while (bson_iter_next(&child)) copyElement(&sub, child);
+  }
+  bson_append_array_end(out, &sub);
+}
+
+}  // namespace
+
+void copyElementAs(bson_t* out, std::string_view key, const bson_iter_t& it) {
+  if (isOddlyKeyedArray(it)) {
+    copyArrayElements(out, key, it);
+    return;
+  }
+  bson_iter_t at = it;  // bson_iter_value wants a mutable iterator; the value lives in `at`
+  bson_append_value(out, key.data(), static_cast<int>(key.size()), bson_iter_value(&at));
+}
+
+void copyElement(bson_t* out, const bson_iter_t& it) {
+  if (isOddlyKeyedArray(it)) {
+    copyArrayElements(out, keyOf(it), it);
+    return;
+  }
+  bson_append_iter(out, nullptr, 0, &it);
+}
+
 std::optional<NamespaceParts> splitNamespace(std::string_view ns) {
   const auto dot = ns.find('.');
   if (dot == std::string_view::npos || dot == 0) return std::nullopt;

@@ -78,10 +78,12 @@ bool forEachDocument(wire::Bytes documents, Fn&& fn) {
   return true;
 }
 
-// Copies the element `it` stands on (its own key) into `out`.
-inline void copyElement(bson_t* out, const bson_iter_t& it) {
-  bson_append_iter(out, nullptr, 0, &it);
-}
+// Copies the element `it` stands on into `out`, under `key`, or under its own key.
+// (libbson prints a warning on stderr for an array whose first key is not "0": such an
+// array, which only a broken or hostile client sends, is copied element by element so
+// that no client can make mongogate write to stderr.)
+void copyElementAs(bson_t* out, std::string_view key, const bson_iter_t& it);
+void copyElement(bson_t* out, const bson_iter_t& it);
 
 inline void appendUtf8(bson_t* out, std::string_view key, std::string_view value) {
   bson_append_utf8(out, key.data(), static_cast<int>(key.size()), value.data(),

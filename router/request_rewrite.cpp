@@ -42,6 +42,17 @@ std::string logicalName(std::string_view database, std::string_view collection) 
   return bson_edit::joinNamespace(database, collection);
 }
 
+// Where a namespace lives, in the client's terms: refusals never name a physical store
+// database the client did not ask for (SPEC §4: the app never sees pos_db_N).
+std::string homeOf(const RoutingConfig& config, const PhysicalNamespace& p) {
+  if (p.store != nullptr) {
+    if (p.database == config.mainDatabase) return "the main database";
+    return "the database of store '" + p.store->prefix + "'";
+  }
+  if (p.database == config.mainDatabase) return "the main database";
+  return "database '" + p.database + "'";
+}
+
 struct Walk {
   Walk(const RoutingConfig& c, const RegistrySnapshot& r) : config(c), registry(r) {}
 
@@ -81,18 +92,17 @@ struct Walk {
       fail({kIllegalOperation, "IllegalOperation",
             "mongogate: " + std::string(command) + " on " + primaryName + " names " +
                 logicalName(db, collection) + " in " + std::string(field) +
-                ", which lives on another upstream (" + t.database + " on '" + t.upstream + "'; " +
-                primaryName + " is in " + primary.database + " on '" + primary.upstream +
-                "'); cross-upstream commands are refused"});
+                ", which is on upstream '" + t.upstream + "' while " + primaryName +
+                " is on '" + primary.upstream + "'; cross-upstream commands are refused"});
       return std::nullopt;
     }
     if (how == Reach::kSameDatabase && t.database != primary.database) {
       const std::string primaryName = logicalName(primaryDb, primaryCollection);
       fail({kIllegalOperation, "IllegalOperation",
             "mongogate: " + std::string(command) + " on " + primaryName + " names " +
-                logicalName(db, collection) + " in " + std::string(field) +
-                ", which lives in another physical database (" + t.database + "; " + primaryName +
-                " is in " + primary.database + "); " + std::string(field) +
+                logicalName(db, collection) + " in " + std::string(field) + ", which is in " +
+                homeOf(config, t) + " while " + primaryName + " is in " +
+                homeOf(config, primary) + "; " + std::string(field) +
                 " can only name a collection of the database the command runs in, so the "
                 "command is refused"});
       return std::nullopt;
@@ -265,10 +275,7 @@ void walkPipeline(Walk& w, const bson_iter_t& elem, bson_t* out, bool topLevel);
 
 // Writes the element under another key (pipelines are renumbered when a stage is added).
 void copyAs(bson_t* out, std::string_view key, const bson_iter_t& it) {
-  if (out != nullptr) {
-    bson_append_value(out, key.data(), static_cast<int>(key.size()), bson_iter_value(
-                                                                         const_cast<bson_iter_t*>(&it)));
-  }
+  if (out != nullptr) bson_edit::copyElementAs(out, key, it);
 }
 
 void walkLookup(Walk& w, const bson_iter_t& stage, bson_t* out) {
@@ -406,8 +413,9 @@ void walkPipeline(Walk& w, const bson_iter_t& elem, bson_t* out, bool topLevel) 
     std::size_t len = bson_uint32_to_string(index++, &key, buf.data(), buf.size());
     walkStage(w, stage, arr, {key, len});
     bson_iter_t probe;
-    if (scope && bson_iter_type(&stage) == BSON_TYPE_DOCUMENT && bson_iter_recurse(&stage, &probe) &&
-        bson_iter_next(&probe) && keyOf(probe) == "$changeStream") {
+    if (scope && bson_iter_type(&stage) == BSON_TYPE_DOCUMENT &&
+        bson_iter_recurse(&stage, &probe) && bson_iter_next(&probe) &&
+        keyOf(probe) == "$changeStream") {
       if (arr != nullptr) {
         len = bson_uint32_to_string(index, &key, buf.data(), buf.size());
         appendStoreChangeStreamMatch(w, arr, {key, len});
@@ -850,10 +858,9 @@ void routeByNamespaces(const RoutingConfig& config, const RegistrySnapshot& regi
         out.refusal = Refusal{kIllegalOperation, "IllegalOperation",
                               "mongogate: " + std::string(w.command) + " run on " +
                                   std::string(w.logicalDb) + " names " + primaryName +
-                                  ", which lives on another upstream (" + w.primary.database +
-                                  " on '" + w.primary.upstream + "'; " + std::string(w.logicalDb) +
-                                  " is on '" + db.target->upstream +
-                                  "'); cross-upstream commands are refused"};
+                                  ", which is on upstream '" + w.primary.upstream + "' while " +
+                                  std::string(w.logicalDb) + " is on '" + db.target->upstream +
+                                  "'; cross-upstream commands are refused"};
         out.mappings.clear();
         return;
       }

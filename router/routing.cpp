@@ -10,6 +10,17 @@
 //                         different upstreams (or, for $lookup & co., in different
 //                         physical databases), dropDatabase on a store database, or on
 //                         the main database unless allowDropMainDatabase.
+//
+// Deliberate limits (the README's "what is and is not supported" should say so):
+// - Database-level change streams watch one physical database: on a rule-3 database a
+//   $match keeps the store's own events; on the main database (and cluster-wide on
+//   admin) only `main` is watched, not the stores moved to pos_db_N.
+// - In a rule-3 database every collection gets the prefix, system.* included (another
+//   store's views are never visible); "$cmd.*" cursor namespaces are left alone.
+// - Only `insert` into the registry collection assigns databaseId; upserts through
+//   update/findAndModify are forwarded as they are.
+// - Commands on admin without namespaces (currentOp, endSessions, commitTransaction...)
+//   go to `main`; splitting or pinning them per upstream is the proxy's job (SPEC §6).
 #include "router/routing.h"
 
 #include <algorithm>
@@ -190,8 +201,8 @@ std::optional<Refusal> checkDropDatabase(const RoutingConfig& config,
   if (r.target->rule == 3) {
     return Refusal{kIllegalOperation, "IllegalOperation",
                    "mongogate: dropDatabase on store database '" + std::string(database) +
-                       "' is refused: the store's collections share " + r.target->database +
-                       " with other stores; drop its collections one by one instead"};
+                       "' is refused: the store shares its physical database with other "
+                       "stores; drop its collections one by one instead"};
   }
   if (auto id = storeDatabaseIdOf(config, database)) {
     if (const std::size_t n = registry.storesInDatabase(*id); n > 0) {
@@ -382,6 +393,15 @@ const std::string& RoutingConfig::upstreamOfStoreDatabase(std::int32_t databaseI
 
 NamespaceResolution resolveNamespace(const RoutingConfig& config, const RegistrySnapshot& registry,
                                      std::string_view database, std::string_view collection) {
+  // A listIndexes cursor's namespace, as a getMore names it ("$cmd.listIndexes.<coll>"):
+  // it lives with <coll>.
+  constexpr std::string_view kListIndexesCursor = "$cmd.listIndexes.";
+  if (collection.size() > kListIndexesCursor.size() && collection.starts_with(kListIndexesCursor)) {
+    NamespaceResolution inner = resolveNamespace(
+        config, registry, database, collection.substr(kListIndexesCursor.size()));
+    if (inner.target) inner.target->collection.insert(0, kListIndexesCursor);
+    return inner;
+  }
   NamespaceResolution r;
   // Rule 1: master-admin.
   if (isMasterAdminDatabase(config, database)) {
@@ -409,16 +429,21 @@ NamespaceResolution resolveNamespace(const RoutingConfig& config, const Registry
     const std::string_view prefix = database.substr(config.storeDatabasePrefix.size());
     const StoreRecord* store = registry.findByPrefix(prefix);
     if (store == nullptr) {
-      std::string what = collection.empty()
-                             ? "logical database '" + std::string(database) + "'"
-                             : "logical namespace '" + bson_edit::joinNamespace(database, collection) + "'";
+      const std::string what =
+          collection.empty()
+              ? "logical database '" + std::string(database) + "'"
+              : "logical namespace '" + bson_edit::joinNamespace(database, collection) + "'";
       r.refusal = Refusal{kNamespaceNotFound, "NamespaceNotFound",
                           "mongogate: no store with prefix '" + std::string(prefix) +
                               "' is registered (" + what + ")"};
       return r;
     }
     std::string physical;
-    if (!collection.empty()) {
+    if (collection.starts_with("$cmd")) {
+      // A database-level cursor's namespace ("$cmd.listCollections", "$cmd.aggregate"),
+      // as a getMore names it: it belongs to the database, not to a collection.
+      physical = collection;
+    } else if (!collection.empty()) {
       physical.reserve(store->prefix.size() + 1 + collection.size());
       physical.append(store->prefix).append("_").append(collection);
     }

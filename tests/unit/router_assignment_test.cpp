@@ -92,7 +92,7 @@ const AssignmentCase kAssignments[] = {
      .expected = 0},
 };
 
-INSTANTIATE_TEST_SUITE_P(Policies, RouterAssignment, ::testing::ValuesIn(kAssignments),
+INSTANTIATE_TEST_SUITE_P(RouterAssignmentPolicies, RouterAssignment, ::testing::ValuesIn(kAssignments),
                          [](const auto& info) { return info.param.name; });
 
 TEST(RouterAssignmentSequence, RoundRobinCyclesThroughEveryDatabase) {

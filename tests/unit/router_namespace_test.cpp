@@ -91,6 +91,14 @@ const NamespaceCase kNamespaces[] = {
      .upstream = "main", .physicalDatabase = "main_db", .physicalCollection = "old_orders", .rule = 3, .storePrefix = "old"},
     {.name = "Rule3DottedCollection", .database = "store_m2", .collection = "a.b",
      .upstream = "main", .physicalDatabase = "pos_db_2", .physicalCollection = "m2_a.b", .rule = 3, .storePrefix = "m2"},
+    {.name = "Rule3DatabaseCursorNamespace", .database = "store_abc", .collection = "$cmd.listCollections",
+     .upstream = "main", .physicalDatabase = "pos_db_1", .physicalCollection = "$cmd.listCollections", .rule = 3, .storePrefix = "abc"},
+    {.name = "Rule3ListIndexesCursorNamespace", .database = "store_abc", .collection = "$cmd.listIndexes.products",
+     .upstream = "main", .physicalDatabase = "pos_db_1", .physicalCollection = "$cmd.listIndexes.abc_products", .rule = 3, .storePrefix = "abc"},
+    {.name = "Rule2ListIndexesCursorNamespace", .database = "main_db", .collection = "$cmd.listIndexes.abc_x_orders",
+     .upstream = "shard2", .physicalDatabase = "pos_db_4", .physicalCollection = "$cmd.listIndexes.abc_x_orders", .rule = 2, .storePrefix = "abc_x"},
+    {.name = "Rule4ListIndexesCursorNamespace", .database = "main_db", .collection = "$cmd.listIndexes.users",
+     .upstream = "main", .physicalDatabase = "main_db", .physicalCollection = "$cmd.listIndexes.users", .rule = 4},
     {.name = "Rule3UnknownPrefix", .database = "store_nope", .collection = "orders",
      .refusal = 26, .refusalMessage = "mongogate: no store with prefix 'nope' is registered (logical "
                                       "namespace 'store_nope.orders')"},
@@ -112,7 +120,7 @@ const NamespaceCase kNamespaces[] = {
      .upstream = "main", .physicalDatabase = "admin", .physicalCollection = "", .rule = 4},
 };
 
-INSTANTIATE_TEST_SUITE_P(Rules, RouterNamespace, ::testing::ValuesIn(kNamespaces),
+INSTANTIATE_TEST_SUITE_P(RouterNamespaceRules, RouterNamespace, ::testing::ValuesIn(kNamespaces),
                          [](const auto& info) { return info.param.name; });
 
 TEST(RouterConfig, PhysicalStoreDatabase) {

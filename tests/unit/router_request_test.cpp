@@ -53,6 +53,10 @@ TEST_P(RouterRequest, RoutesAndRewrites) {
     EXPECT_EQ(r.refusal->code, c.refusal);
     EXPECT_EQ(r.refusal->codeName, c.refusal == 26 ? "NamespaceNotFound" : "IllegalOperation");
     EXPECT_EQ(r.refusal->message, c.refusalMessage);
+    // SPEC §4: the app never sees a physical store database it did not name itself.
+    if (c.request.find("pos_db") == std::string::npos) {
+      EXPECT_EQ(r.refusal->message.find("pos_db"), std::string::npos);
+    }
     EXPECT_FALSE(r.bodyRewritten);
     EXPECT_TRUE(r.rewrittenSequences.empty());
     return;
@@ -214,24 +218,18 @@ const RequestCase kCases[] = {
     {.name = "AggregateLookupCrossUpstreamRefused",
      .request = R"({"aggregate": "abc_orders", "pipeline": [{"$lookup": {"from": "xyz_products", "localField": "p", "foreignField": "_id", "as": "x"}}], "cursor": {}, "$db": "main_db"})",
      .refusal = 20,
-     .refusalMessage = "mongogate: aggregate on main_db.abc_orders names main_db.xyz_products in "
-                       "$lookup, which lives on another upstream (pos_db_4 on 'shard2'; "
-                       "main_db.abc_orders is in pos_db_1 on 'main'); cross-upstream commands "
-                       "are refused"},
+     .refusalMessage =
+         "mongogate: aggregate on main_db.abc_orders names main_db.xyz_products in $lookup, which is on upstream 'shard2' while main_db.abc_orders is on 'main'; cross-upstream commands are refused"},
     {.name = "AggregateLookupCrossDatabaseRefused",
      .request = R"({"aggregate": "abc_orders", "pipeline": [{"$lookup": {"from": "m2_products", "localField": "p", "foreignField": "_id", "as": "x"}}], "$db": "main_db"})",
      .refusal = 20,
-     .refusalMessage = "mongogate: aggregate on main_db.abc_orders names main_db.m2_products in "
-                       "$lookup, which lives in another physical database (pos_db_2; "
-                       "main_db.abc_orders is in pos_db_1); $lookup can only name a collection "
-                       "of the database the command runs in, so the command is refused"},
+     .refusalMessage =
+         "mongogate: aggregate on main_db.abc_orders names main_db.m2_products in $lookup, which is in the database of store 'm2' while main_db.abc_orders is in the database of store 'abc'; $lookup can only name a collection of the database the command runs in, so the command is refused"},
     {.name = "AggregateLookupSharedCollectionFromMovedStoreRefused",
      .request = R"({"aggregate": "m2_orders", "pipeline": [{"$lookup": {"from": "users", "localField": "u", "foreignField": "_id", "as": "x"}}], "$db": "main_db"})",
      .refusal = 20,
-     .refusalMessage = "mongogate: aggregate on main_db.m2_orders names main_db.users in $lookup, "
-                       "which lives in another physical database (main_db; main_db.m2_orders is "
-                       "in pos_db_2); $lookup can only name a collection of the database the "
-                       "command runs in, so the command is refused"},
+     .refusalMessage =
+         "mongogate: aggregate on main_db.m2_orders names main_db.users in $lookup, which is in the main database while main_db.m2_orders is in the database of store 'm2'; $lookup can only name a collection of the database the command runs in, so the command is refused"},
     {.name = "AggregateLookupSharedCollectionFromUnmovedStore",
      .request = R"({"aggregate": "old_orders", "pipeline": [{"$lookup": {"from": "users", "localField": "u", "foreignField": "_id", "as": "x"}}], "$db": "main_db"})",
      .upstream = "main",
@@ -255,10 +253,8 @@ const RequestCase kCases[] = {
     {.name = "AggregateNestedFacetCrossUpstreamRefused",
      .request = R"({"aggregate": "abc_orders", "pipeline": [{"$facet": {"a": [{"$unionWith": {"coll": "abc_archive", "pipeline": [{"$lookup": {"from": "xyz_products", "pipeline": [], "as": "x"}}]}}]}}], "$db": "main_db"})",
      .refusal = 20,
-     .refusalMessage = "mongogate: aggregate on main_db.abc_orders names main_db.xyz_products in "
-                       "$lookup, which lives on another upstream (pos_db_4 on 'shard2'; "
-                       "main_db.abc_orders is in pos_db_1 on 'main'); cross-upstream commands "
-                       "are refused"},
+     .refusalMessage =
+         "mongogate: aggregate on main_db.abc_orders names main_db.xyz_products in $lookup, which is on upstream 'shard2' while main_db.abc_orders is on 'main'; cross-upstream commands are refused"},
     {.name = "AggregateGraphLookupRule3",
      .request = R"({"aggregate": "orders", "pipeline": [{"$graphLookup": {"from": "products", "startWith": "$a", "connectFromField": "a", "connectToField": "b", "as": "c"}}], "$db": "store_abc"})",
      .upstream = "main",
@@ -279,9 +275,8 @@ const RequestCase kCases[] = {
     {.name = "AggregateOutCrossUpstreamRefused",
      .request = R"({"aggregate": "orders", "pipeline": [{"$out": {"db": "store_xyz", "coll": "copy"}}], "$db": "store_abc"})",
      .refusal = 20,
-     .refusalMessage = "mongogate: aggregate on store_abc.orders names store_xyz.copy in $out, "
-                       "which lives on another upstream (pos_db_4 on 'shard2'; store_abc.orders "
-                       "is in pos_db_1 on 'main'); cross-upstream commands are refused"},
+     .refusalMessage =
+         "mongogate: aggregate on store_abc.orders names store_xyz.copy in $out, which is on upstream 'shard2' while store_abc.orders is on 'main'; cross-upstream commands are refused"},
     {.name = "AggregateMergeStringSameDatabase",
      .request = R"({"aggregate": "abc_orders", "pipeline": [{"$merge": "abc_totals"}], "$db": "main_db"})",
      .upstream = "main",
@@ -301,9 +296,8 @@ const RequestCase kCases[] = {
     {.name = "AggregateMergeIntoCrossUpstreamRefused",
      .request = R"({"aggregate": "orders", "pipeline": [{"$merge": {"into": {"db": "main_db", "coll": "totals"}}}], "$db": "store_xyz"})",
      .refusal = 20,
-     .refusalMessage = "mongogate: aggregate on store_xyz.orders names main_db.totals in $merge, "
-                       "which lives on another upstream (main_db on 'main'; store_xyz.orders is "
-                       "in pos_db_4 on 'shard2'); cross-upstream commands are refused"},
+     .refusalMessage =
+         "mongogate: aggregate on store_xyz.orders names main_db.totals in $merge, which is on upstream 'main' while store_xyz.orders is on 'shard2'; cross-upstream commands are refused"},
     {.name = "AggregateDatabaseLevelRule4",
      .request = R"({"aggregate": 1, "pipeline": [{"$documents": [{"a": 1}]}], "cursor": {}, "$db": "main_db"})",
      .upstream = "main",
@@ -348,6 +342,20 @@ const RequestCase kCases[] = {
      .upstream = "main",
      .physical = R"({"getMore": {"$numberLong": "42"}, "collection": "abc_products", "$db": "pos_db_1"})",
      .mappings = {"pos_db_1.abc_products <- store_abc.products r3 abc"}},
+    {.name = "GetMoreRule3DatabaseLevelCursor",
+     .request = R"({"getMore": {"$numberLong": "43"}, "collection": "$cmd.aggregate", "$db": "store_xyz"})",
+     .upstream = "shard2",
+     .physical = R"({"getMore": {"$numberLong": "43"}, "collection": "$cmd.aggregate", "$db": "pos_db_4"})"},
+    {.name = "GetMoreListIndexesCursorRule2",
+     .request = R"({"getMore": {"$numberLong": "44"}, "collection": "$cmd.listIndexes.xyz_products", "$db": "main_db"})",
+     .upstream = "shard2",
+     .physical = R"({"getMore": {"$numberLong": "44"}, "collection": "$cmd.listIndexes.xyz_products", "$db": "pos_db_4"})",
+     .mappings = {"pos_db_4.$cmd.listIndexes.xyz_products <- main_db.$cmd.listIndexes.xyz_products r2 xyz"}},
+    {.name = "GetMoreListIndexesCursorRule3",
+     .request = R"({"getMore": {"$numberLong": "44"}, "collection": "$cmd.listIndexes.products", "$db": "store_m2"})",
+     .upstream = "main",
+     .physical = R"({"getMore": {"$numberLong": "44"}, "collection": "$cmd.listIndexes.m2_products", "$db": "pos_db_2"})",
+     .mappings = {"pos_db_2.$cmd.listIndexes.m2_products <- store_m2.$cmd.listIndexes.products r3 m2"}},
     {.name = "KillCursorsRule3",
      .request = R"({"killCursors": "products", "cursors": [{"$numberLong": "42"}], "$db": "store_xyz"})",
      .upstream = "shard2",
@@ -369,10 +377,8 @@ const RequestCase kCases[] = {
     {.name = "CreateViewCrossDatabaseRefused",
      .request = R"({"create": "abc_view", "viewOn": "m2_products", "pipeline": [], "$db": "main_db"})",
      .refusal = 20,
-     .refusalMessage = "mongogate: create on main_db.abc_view names main_db.m2_products in viewOn, "
-                       "which lives in another physical database (pos_db_2; main_db.abc_view is "
-                       "in pos_db_1); viewOn can only name a collection of the database the "
-                       "command runs in, so the command is refused"},
+     .refusalMessage =
+         "mongogate: create on main_db.abc_view names main_db.m2_products in viewOn, which is in the database of store 'm2' while main_db.abc_view is in the database of store 'abc'; viewOn can only name a collection of the database the command runs in, so the command is refused"},
     {.name = "CollModViewRule3",
      .request = R"({"collMod": "cheap", "viewOn": "products", "pipeline": [{"$unionWith": "archive"}], "$db": "store_abc"})",
      .upstream = "main",
@@ -414,10 +420,8 @@ const RequestCase kCases[] = {
     {.name = "RenameCollectionCrossUpstreamRefused",
      .request = R"({"renameCollection": "main_db.abc_orders", "to": "main_db.xyz_orders", "$db": "admin"})",
      .refusal = 20,
-     .refusalMessage = "mongogate: renameCollection on main_db.abc_orders names main_db.xyz_orders "
-                       "in to, which lives on another upstream (pos_db_4 on 'shard2'; "
-                       "main_db.abc_orders is in pos_db_1 on 'main'); cross-upstream commands "
-                       "are refused"},
+     .refusalMessage =
+         "mongogate: renameCollection on main_db.abc_orders names main_db.xyz_orders in to, which is on upstream 'shard2' while main_db.abc_orders is on 'main'; cross-upstream commands are refused"},
     {.name = "ValidateRule3",
      .request = R"({"validate": "orders", "full": true, "$db": "store_m2"})",
      .upstream = "main",
@@ -460,10 +464,8 @@ const RequestCase kCases[] = {
     {.name = "ExplainCrossUpstreamRefused",
      .request = R"({"explain": {"aggregate": "abc_orders", "pipeline": [{"$unionWith": "xyz_orders"}], "cursor": {}}, "$db": "main_db"})",
      .refusal = 20,
-     .refusalMessage = "mongogate: aggregate on main_db.abc_orders names main_db.xyz_orders in "
-                       "$unionWith, which lives on another upstream (pos_db_4 on 'shard2'; "
-                       "main_db.abc_orders is in pos_db_1 on 'main'); cross-upstream commands "
-                       "are refused"},
+     .refusalMessage =
+         "mongogate: aggregate on main_db.abc_orders names main_db.xyz_orders in $unionWith, which is on upstream 'shard2' while main_db.abc_orders is on 'main'; cross-upstream commands are refused"},
 
     // ---- mapReduce -------------------------------------------------------------------
     {.name = "MapReduceOutStringRule3",
@@ -489,9 +491,8 @@ const RequestCase kCases[] = {
     {.name = "MapReduceOutCrossUpstreamRefused",
      .request = R"({"mapReduce": "orders", "map": {"$code": "f"}, "reduce": {"$code": "g"}, "out": {"replace": "t", "db": "store_xyz"}, "$db": "store_abc"})",
      .refusal = 20,
-     .refusalMessage = "mongogate: mapReduce on store_abc.orders names store_xyz.t in out, which "
-                       "lives on another upstream (pos_db_4 on 'shard2'; store_abc.orders is in "
-                       "pos_db_1 on 'main'); cross-upstream commands are refused"},
+     .refusalMessage =
+         "mongogate: mapReduce on store_abc.orders names store_xyz.t in out, which is on upstream 'shard2' while store_abc.orders is on 'main'; cross-upstream commands are refused"},
 
     // ---- bulkWrite (8.0) -------------------------------------------------------------
     {.name = "BulkWriteNsInfoInBody",
@@ -515,18 +516,15 @@ const RequestCase kCases[] = {
     {.name = "BulkWriteCrossUpstreamRefused",
      .request = R"({"bulkWrite": 1, "ops": [], "nsInfo": [{"ns": "main_db.abc_orders"}, {"ns": "store_xyz.orders"}], "$db": "admin"})",
      .refusal = 20,
-     .refusalMessage = "mongogate: bulkWrite on main_db.abc_orders names store_xyz.orders in nsInfo, "
-                       "which lives on another upstream (pos_db_4 on 'shard2'; main_db.abc_orders "
-                       "is in pos_db_1 on 'main'); cross-upstream commands are refused"},
+     .refusalMessage =
+         "mongogate: bulkWrite on main_db.abc_orders names store_xyz.orders in nsInfo, which is on upstream 'shard2' while main_db.abc_orders is on 'main'; cross-upstream commands are refused"},
     {.name = "BulkWriteSequenceCrossUpstreamRefused",
      .request = R"({"bulkWrite": 1, "$db": "admin"})",
      .sequences = {{"ops", {R"({"insert": 0, "document": {"a": 1}})"}},
                    {"nsInfo", {R"({"ns": "main_db.users"})", R"({"ns": "masteradmin.plans"})"}}},
      .refusal = 20,
-     .refusalMessage = "mongogate: bulkWrite on main_db.users names masteradmin.plans in nsInfo, "
-                       "which lives on another upstream (masteradmin on 'masteradmin'; "
-                       "main_db.users is in main_db on 'main'); cross-upstream commands are "
-                       "refused"},
+     .refusalMessage =
+         "mongogate: bulkWrite on main_db.users names masteradmin.plans in nsInfo, which is on upstream 'masteradmin' while main_db.users is on 'main'; cross-upstream commands are refused"},
 
     // ---- listCollections outside the cross-store view --------------------------------
     {.name = "ListCollectionsRule3NameFilter",
@@ -587,9 +585,8 @@ const RequestCase kCases[] = {
     {.name = "DropDatabaseRule3Refused",
      .request = R"({"dropDatabase": 1, "$db": "store_abc"})",
      .refusal = 20,
-     .refusalMessage = "mongogate: dropDatabase on store database 'store_abc' is refused: the "
-                       "store's collections share pos_db_1 with other stores; drop its "
-                       "collections one by one instead"},
+     .refusalMessage =
+         "mongogate: dropDatabase on store database 'store_abc' is refused: the store shares its physical database with other stores; drop its collections one by one instead"},
     {.name = "DropDatabaseRule3UnknownStoreRefused",
      .request = R"({"dropDatabase": 1, "$db": "store_nope"})",
      .refusal = 26,
@@ -616,7 +613,7 @@ const RequestCase kCases[] = {
      .upstream = "masteradmin"},
 };
 
-INSTANTIATE_TEST_SUITE_P(Shapes, RouterRequest, ::testing::ValuesIn(kCases),
+INSTANTIATE_TEST_SUITE_P(RouterRequestShapes, RouterRequest, ::testing::ValuesIn(kCases),
                          [](const auto& info) { return info.param.name; });
 
 // ---- beyond one row ----------------------------------------------------------------
@@ -656,6 +653,52 @@ TEST(RouterRequestUnchanged, RewrittenBodySplicesIntoAValidMessage) {
   ASSERT_EQ(parsed.value.sequenceCount, 1u);
   EXPECT_EQ(jsonOfDocuments(parsed.value.sequences[0].documents),
             (std::vector<std::string>{canonical(R"({"_id": 1})"), canonical(R"({"_id": 2})")}));
+}
+
+TEST(RouterRequestUnchanged, OddlyKeyedArraysAreCopiedAsTheyCameAndSilently) {
+  // {find: "orders", filter: {a: {$in: [1, 2]}}, hint: [..] keyed "7","8", $db: "store_abc"}
+  // libbson warns on stderr when appending an array whose first key is not "0"; a client
+  // must not be able to make mongogate write there.
+  bson_t body, filter, a, in, hint;
+  bson_init(&body);
+  BSON_APPEND_UTF8(&body, "find", "orders");
+  BSON_APPEND_DOCUMENT_BEGIN(&body, "filter", &filter);
+  BSON_APPEND_DOCUMENT_BEGIN(&filter, "a", &a);
+  BSON_APPEND_ARRAY_BEGIN(&a, "$in", &in);
+  BSON_APPEND_INT32(&in, "0", 1);
+  BSON_APPEND_INT32(&in, "1", 2);
+  bson_append_array_end(&a, &in);
+  bson_append_document_end(&filter, &a);
+  bson_append_document_end(&body, &filter);
+  BSON_APPEND_ARRAY_BEGIN(&body, "hint", &hint);
+  BSON_APPEND_INT32(&hint, "7", 1);
+  BSON_APPEND_INT32(&hint, "8", 2);
+  bson_append_array_end(&body, &hint);
+  BSON_APPEND_UTF8(&body, "$db", "store_abc");
+  const std::string json = jsonOf(wire::Bytes(bson_get_data(&body), body.len));
+  wire::test::FrameWriter w;
+  w.header(7, 0, wire::OpCode::kMsg).u32(0).u8(0).raw(ByteVec(bson_get_data(&body), bson_get_data(&body) + body.len));
+  bson_destroy(&body);
+  const ByteVec frame = w.done();
+  const auto parsed = wire::parseOpMsg(wire::Bytes(frame));
+  ASSERT_TRUE(parsed.ok());
+
+  const RegistrySnapshot registry(fixtureStores(), 1);
+  AssignmentState state;
+  ::testing::internal::CaptureStderr();
+  const RoutedCommand r = routeCommand(fixtureConfig(), registry, state, parsed.value);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+  ASSERT_TRUE(r.bodyRewritten);
+  std::string expected = json;
+  expected.replace(expected.find("\"orders\""), 8, "\"abc_orders\"");
+  expected.replace(expected.find("\"store_abc\""), 11, "\"pos_db_1\"");
+  EXPECT_EQ(jsonOf(r.body), expected);
+  bson_t out;
+  ASSERT_TRUE(bson_init_static(&out, r.body.data(), r.body.size()));
+  bson_iter_t it, child;
+  ASSERT_TRUE(bson_iter_init_find(&it, &out, "hint") && bson_iter_recurse(&it, &child) &&
+              bson_iter_next(&child));
+  EXPECT_STREQ(bson_iter_key(&child), "7");  // keys as they came
 }
 
 // ---- cross-store listCollections ---------------------------------------------------
