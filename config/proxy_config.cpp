@@ -260,10 +260,36 @@ const Setting kSettings[] = {
        }
        return "expected fill, least_loaded or round_robin, got '" + v + "'";
      }},
+    {"admin.listen", "--admin-listen", "MONGOGATE_ADMIN_LISTEN", "HOST:PORT or off",
+     "HOST:PORT of the admin HTTP port (default 127.0.0.1:9090; port 0 picks one; off disables it)",
+     [](const std::string& v, Draft& d, const Origin&) -> std::string {
+       if (v == "off") {
+         d.config.admin.enabled = false;
+         return {};
+       }
+       if (!parseHostPort(v, d.config.admin.listen)) return "expected HOST:PORT or off, got '" + v + "'";
+       d.config.admin.enabled = true;
+       return {};
+     }},
+    {"admin.token", "--admin-token", "MONGOGATE_ADMIN_TOKEN", "a token",
+     "bearer token that enables the admin port's mutating endpoints (default: none, they are off)",
+     [](const std::string& v, Draft& d, const Origin&) -> std::string {
+       // Never echo the value: it is a secret.
+       if (v.find_first_of(" \t\r\n") != std::string::npos) return "a token cannot contain whitespace";
+       d.config.admin.token = v;
+       return {};
+     }},
+    {"admin.port_file", "--admin-port-file", nullptr, "a path",
+     "write the admin port's bound port to this file once listening",
+     [](const std::string& v, Draft& d, const Origin&) -> std::string {
+       d.config.admin.portFile = v;
+       return {};
+     }},
 };
 
 // Maps of settings; their keys are looked up in kSettings or below.
-constexpr const char* kSections[] = {"pool", "routing", "routing.master_admin", "routing.store_databases", "registry"};
+constexpr const char* kSections[] = {"pool", "routing", "routing.master_admin", "routing.store_databases", "registry",
+                                     "admin"};
 constexpr const char* kUpstreamsPath = "upstreams";
 constexpr const char* kPlacementPath = "routing.store_databases.placement";
 constexpr const char* kMasterAdminDatabasesPath = "routing.master_admin.databases";

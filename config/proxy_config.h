@@ -63,6 +63,15 @@ struct RegistryConfig {
   router::AssignmentPolicy assignment = router::AssignmentPolicy::kFill;  // new stores
 };
 
+// The admin HTTP port (SPEC §8). Loopback by default; Kubernetes sets 0.0.0.0 so the
+// kubelet's probes and Prometheus reach it.
+struct AdminConfig {
+  bool enabled = true;                     // listen: off disables the admin port
+  HostPort listen{"127.0.0.1", 9090};      // port 0: the OS picks one (see portFile)
+  std::string token;                       // bearer token for mutating endpoints; "" = they are off
+  std::string portFile;                    // write the admin port's bound port here
+};
+
 struct ProxyConfig {
   HostPort listen{"127.0.0.1", 27017};
   UpstreamConfig main;                     // the same as upstreams[0]
@@ -83,6 +92,7 @@ struct ProxyConfig {
   // none, as drivers do); storeDatabaseUpstreams holds databaseCount names (placement).
   router::RoutingConfig routing;
   RegistryConfig registry;
+  AdminConfig admin;
   std::string configFile;                  // --config / MONGOGATE_CONFIG; "" = none
   bool checkConfigOnly = false;            // --check-config: validate, report, exit
 

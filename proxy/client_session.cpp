@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "proxy/admin_glue.h"
 #include "proxy/session_status.h"
 #include "router/command_table.h"
 #include "router/cursor_batches.h"
@@ -115,9 +116,13 @@ class ClientSession {
       }
       SessionStatus status = SessionStatus::kOk;
       switch (co_await reader_.next(socket_)) {
-        case ReadStatus::kOk:
+        case ReadStatus::kOk: {
+          const auto started = std::chrono::steady_clock::now();
+          labels_ = {};
           status = co_await handleFrame();
+          recordRequest(worker_, labels_, status, started, reader_.header().messageLength);
           break;
+        }
         case ReadStatus::kClosed:
           status = SessionStatus::kClientClosed;
           break;
@@ -191,6 +196,7 @@ class ClientSession {
     if (!parsed.ok()) co_return badFrame("OP_MSG", parsed.error);
     const wire::OpMsgView& message = parsed.value;
     const std::string_view name = wire::firstKey(message.body);
+    labels_ = requestLabels(shared_.config.routing, name, databaseOf(message.body));
     switch (router::classifyCommand(name)) {
       case router::CommandDisposition::kHandshake: {
         ClientHello hello;
@@ -227,6 +233,7 @@ class ClientSession {
     const wire::OpQueryView& query = parsed.value;
     const wire::Bytes command = unwrapQuery(query.query);
     const std::string_view name = wire::firstKey(command);
+    labels_.command = admin::commandIndex(name);
     if (query.isCommand() && router::isHelloCommand(name)) {
       ClientHello hello;
       if (!readClientHello(command, hello)) co_return badFrame("OP_QUERY", {wire::WireStatus::kBadBson, 0});
@@ -280,6 +287,7 @@ class ClientSession {
       spdlog::info("client {} (conn{}): refused {}: {}", peer_, connectionId_, name, route_.refusal->message);
       co_return SessionStatus::kRefused;
     }
+    labels_.upstream = upstreamLabelOf(shared_, route_);
     if (route_.replyHandling != router::ReplyHandling::kForward) co_return co_await fanOut(*snapshot);
     UpstreamPool* pool = worker_.pool(route_.upstream);
     if (!pool) {
@@ -421,7 +429,9 @@ class ClientSession {
       std::atomic<std::int64_t>& counter;
     } inFlight(shared_.requestsInFlight);
 
+    const auto waitStarted = std::chrono::steady_clock::now();
     AcquireResult acquired = co_await pool.acquire();
+    recordPoolAcquire(worker_, shared_.deploymentOf(upstream), acquired.status, waitStarted);
     if (acquired.status != AcquireStatus::kOk) co_return acquireFailure(acquired, upstream);
     std::unique_ptr<UpstreamConnection> connection = std::move(acquired.connection);
     auto [writeError, written] = co_await asio::async_write(connection->socket, asio::buffer(request.data(), request.size()), nothrow);
@@ -468,7 +478,7 @@ class ClientSession {
       frame = compressed_;
     }
     auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(frame.data(), frame.size()), nothrow);
-    (void)n;
+    worker_.metrics().addBytesOut(n);
     co_return !ec;
   }
 
@@ -512,6 +522,7 @@ class ClientSession {
   std::vector<std::vector<std::uint8_t>> laterBatches_;  // a fan-out part's getMore replies
   std::vector<std::uint8_t> getMoreBody_;
   std::vector<std::uint8_t> joined_;
+  RequestLabels labels_;  // the current request's metric labels
 };
 
 }  // namespace

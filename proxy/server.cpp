@@ -12,16 +12,29 @@
 namespace mongogate::proxy {
 
 Server::Server(const config::ProxyConfig& config) : config_(config), shared_(config) {
-  std::size_t threads = config.threads ? config.threads : std::thread::hardware_concurrency();
-  if (threads == 0) threads = 1;
+  const std::size_t threads = workerThreadCount(config);
   // The pool limit is for the whole process: each worker gets an equal shard.
   const std::size_t shard = (config.pool.maxSize + threads - 1) / threads;
   for (std::size_t i = 0; i < threads; ++i) {
-    workers_.push_back(std::make_unique<Worker>(shared_, shard));
+    workers_.push_back(std::make_unique<Worker>(shared_, shard, i));
   }
 }
 
-Server::~Server() = default;
+Server::~Server() {
+  // The admin thread reads the workers: it stops first.
+  if (adminServer_) adminServer_->stop();
+}
+
+bool Server::listenAdmin() {
+  if (!config_.admin.enabled) return true;
+  adminState_ = std::make_unique<ProxyAdminState>(shared_, workers_);
+  adminServer_ = std::make_unique<admin::AdminServer>(config_.admin.listen, *adminState_);
+  if (std::string error = adminServer_->listen(); !error.empty()) {
+    spdlog::error("cannot listen on {} (admin port): {}", config_.admin.listen.toString(), error);
+    return false;
+  }
+  return true;
+}
 
 awaitable<void> Server::acceptLoop(tcp::acceptor& acceptor) {
   while (!stopping_) {
@@ -43,6 +56,7 @@ awaitable<void> Server::acceptLoop(tcp::acceptor& acceptor) {
 
 awaitable<void> Server::drainAndStop(tcp::acceptor& acceptor) {
   stopping_ = true;
+  shared_.draining = true;  // /readyz answers 503 from now on
   error_code ignored;
   acceptor.close(ignored);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.drainTimeoutMs);
@@ -102,8 +116,13 @@ int Server::run() {
     return 2;
   }
   const auto bound = acceptor.local_endpoint();
+  if (!listenAdmin()) return 2;
   startRegistry();
   for (auto& worker : workers_) worker->start();
+  if (adminServer_) {
+    adminState_->probeMain();
+    adminServer_->start();
+  }
 
   asio::signal_set signals(control_, SIGINT, SIGTERM);
   signals.async_wait([&](const error_code& error, int signal) {
@@ -136,8 +155,18 @@ int Server::run() {
     { std::ofstream(temporary) << bound.port() << "\n"; }
     std::rename(temporary.c_str(), config_.portFile.c_str());
   }
+  if (adminServer_) {
+    spdlog::info("admin port listening on {}:{}{}", config_.admin.listen.host, adminServer_->port(),
+                 config_.admin.token.empty() ? " (mutating endpoints off: no admin token)" : "");
+    if (!config_.admin.portFile.empty()) {
+      const std::string temporary = config_.admin.portFile + ".tmp";
+      { std::ofstream(temporary) << adminServer_->port() << "\n"; }
+      std::rename(temporary.c_str(), config_.admin.portFile.c_str());
+    }
+  }
 
   control_.run();
+  if (adminServer_) adminServer_->stop();
   for (auto& worker : workers_) worker->join();
   registrySource_->stop();
   spdlog::info("mongogate stopped");

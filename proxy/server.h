@@ -8,7 +8,9 @@
 #include <memory>
 #include <vector>
 
+#include "admin/admin_server.h"
 #include "config/proxy_config.h"
+#include "proxy/admin_glue.h"
 #include "proxy/registry_source.h"
 #include "proxy/worker.h"
 
@@ -25,9 +27,13 @@ class Server {
   awaitable<void> acceptLoop(tcp::acceptor& acceptor);
   awaitable<void> drainAndStop(tcp::acceptor& acceptor);
   void startRegistry();
+  bool listenAdmin();
 
   const config::ProxyConfig& config_;
   SharedState shared_;
+  // The admin port (SPEC §8), on its own thread; stopped before the workers go.
+  std::unique_ptr<ProxyAdminState> adminState_;
+  std::unique_ptr<admin::AdminServer> adminServer_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<RegistrySource> registrySource_;
   // Declared after the workers so it is destroyed first: a pending accept holds a

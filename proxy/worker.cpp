@@ -18,6 +18,16 @@ SharedState::SharedState(const config::ProxyConfig& c) : config(c) {
     names_.emplace_back(upstream.name, index);
   }
   assignment.policy = c.registry.assignment;
+  std::vector<std::string> upstreamNames;
+  for (const config::UpstreamConfig& upstream : c.upstreams) upstreamNames.push_back(upstream.name);
+  std::vector<std::string> poolNames;
+  for (const config::UpstreamConfig* deployment : deployments) poolNames.push_back(deployment->name);
+  metrics = std::make_unique<admin::Metrics>(workerThreadCount(c), std::move(upstreamNames), std::move(poolNames));
+}
+
+std::size_t workerThreadCount(const config::ProxyConfig& config) {
+  std::size_t threads = config.threads ? config.threads : std::thread::hardware_concurrency();
+  return threads == 0 ? 1 : threads;
 }
 
 std::optional<std::size_t> SharedState::deploymentOf(std::string_view upstreamName) const {
@@ -51,8 +61,11 @@ UpstreamLimits SharedState::advertisedLimits() const {
   return weakest ? *weakest : limits.front()->get();
 }
 
-Worker::Worker(SharedState& shared, std::size_t poolShardSize)
-    : shared_(shared), ioc_(std::make_unique<asio::io_context>(1)), registryReader_(shared.registry) {
+Worker::Worker(SharedState& shared, std::size_t poolShardSize, std::size_t index)
+    : shared_(shared),
+      ioc_(std::make_unique<asio::io_context>(1)),
+      registryReader_(shared.registry),
+      metrics_(shared.metrics->shardFor(index)) {
   for (std::size_t i = 0; i < shared.deployments.size(); ++i) {
     pools_.push_back(std::make_unique<UpstreamPool>(*ioc_, *shared.deployments[i], shared.config.pool,
                                                     poolShardSize, shared.config.maxMessageSize,

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "admin/metrics.h"
 #include "config/proxy_config.h"
 #include "proxy/asio.h"
 #include "proxy/buffer_pool.h"
@@ -40,6 +41,11 @@ class SharedState {
   std::atomic<std::int64_t> nextConnectionId{1};
   std::atomic<std::int64_t> clientConnections{0};
   std::atomic<std::int64_t> requestsInFlight{0};
+  // Readiness is false for good (POST /v1/drain, SIGTERM); the proxy keeps serving.
+  std::atomic<bool> draining{false};
+  // Per-worker metric shards (admin/metrics.h); request upstream labels are the
+  // configured upstream names, pool labels the deployments' names.
+  std::unique_ptr<admin::Metrics> metrics;
 
   // The deployment index of an upstream name; nullopt for an unknown name.
   std::optional<std::size_t> deploymentOf(std::string_view upstreamName) const;
@@ -50,11 +56,15 @@ class SharedState {
   std::vector<std::pair<std::string, std::size_t>> names_;
 };
 
+// Worker threads for a configuration: config.threads, or one per core.
+std::size_t workerThreadCount(const config::ProxyConfig& config);
+
 // One thread, one io_context, its own upstream pool shards and buffers: the data path
 // of a client connection never crosses threads and takes no lock.
 class Worker {
  public:
-  Worker(SharedState& shared, std::size_t poolShardSize);
+  // index: this worker's metrics shard (0..workerThreadCount-1).
+  Worker(SharedState& shared, std::size_t poolShardSize, std::size_t index = 0);
   ~Worker();
 
   void start();
@@ -71,6 +81,7 @@ class Worker {
   BufferPool& buffers() { return buffers_; }
   SharedState& shared() { return shared_; }
   router::RegistryReader& registry() { return registryReader_; }
+  admin::MetricsShard& metrics() { return metrics_; }
 
  private:
   SharedState& shared_;
@@ -78,6 +89,7 @@ class Worker {
   std::unique_ptr<asio::io_context> ioc_;
   std::vector<std::unique_ptr<UpstreamPool>> pools_;  // per deployment
   router::RegistryReader registryReader_;
+  admin::MetricsShard& metrics_;
   std::thread thread_;
 };
 

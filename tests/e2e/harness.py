@@ -543,7 +543,8 @@ class Mongogate:
     def __init__(self, binary: Path, upstream_uri: str, workdir: Path,
                  extra_args: Iterable[str] = (), env: Optional[dict] = None,
                  log_level: str = "debug", name: str = "mongogate",
-                 cli_upstream: bool = True, cli_listen: bool = True):
+                 cli_upstream: bool = True, cli_listen: bool = True,
+                 admin: bool = False, admin_token: Optional[str] = None):
         self.binary = binary
         self.upstream_uri = upstream_uri
         self.workdir = workdir
@@ -560,6 +561,13 @@ class Mongogate:
         # MONGOGATE_LISTEN, to test the environment fallbacks.
         self.cli_upstream = cli_upstream
         self.cli_listen = cli_listen
+        # True: the admin port listens on an OS-chosen port, read into ``admin_port``.
+        # (Without it the admin port still listens on an OS-chosen port, through
+        # MONGOGATE_ADMIN_LISTEN, so parallel proxies never collide on 9090.)
+        self.admin = admin
+        self.admin_token = admin_token
+        self.admin_port = 0
+        self.admin_port_file = workdir / f"{name}.admin-port"
 
     @property
     def address(self) -> str:
@@ -580,9 +588,16 @@ class Mongogate:
             args += ["--listen", "127.0.0.1:0"]
         if self.cli_upstream:
             args += ["--upstream", self.upstream_uri]
+        if self.admin:
+            with contextlib.suppress(FileNotFoundError):
+                self.admin_port_file.unlink()
+            args += ["--admin-listen", "127.0.0.1:0", "--admin-port-file", str(self.admin_port_file)]
+            if self.admin_token is not None:
+                args += ["--admin-token", self.admin_token]
         args += self.extra_args
         env = dict(os.environ)
         env["MONGOGATE_LISTEN"] = "127.0.0.1:0"
+        env["MONGOGATE_ADMIN_LISTEN"] = "127.0.0.1:0"
         env["MONGODB_URI"] = self.upstream_uri
         # Sanitizer builds: keep reports in stderr, make leaks and UB fail the exit code.
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:halt_on_error=1")
@@ -599,7 +614,25 @@ class Mongogate:
         # The port file is written once it accepts; prove it with a TCP connect.
         with socket.create_connection(("127.0.0.1", self.port), timeout=SOCKET_TIMEOUT):
             pass
+        if self.admin:
+            self.admin_port = _wait_for_port_file(self.admin_port_file, self.proc, "mongogate admin port",
+                                                  self.log_path, READY_TIMEOUT)
         return self
+
+    def admin_request(self, method: str, path: str, token: Optional[str] = None,
+                      body: bytes = b"") -> tuple[int, dict, bytes]:
+        """One HTTP request to the admin port: (status, headers, body)."""
+        import http.client
+        if not self.admin_port:
+            raise RuntimeError("start the proxy with admin=True to use its admin port")
+        conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=SOCKET_TIMEOUT)
+        try:
+            headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+            conn.request(method, path, body=body or None, headers=headers)
+            response = conn.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            conn.close()
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -612,6 +612,49 @@ TEST(ConfigYamlTest, ExampleFileValidates) {
   EXPECT_EQ(c.registry.pollIntervalMs, defaultRegistry.pollIntervalMs);
   EXPECT_EQ(c.registry.changeStreams, defaultRegistry.changeStreams);
   EXPECT_EQ(c.registry.assignment, defaultRegistry.assignment);
+  const AdminConfig defaultAdmin;
+  EXPECT_EQ(c.admin.enabled, defaultAdmin.enabled);
+  EXPECT_EQ(c.admin.listen.toString(), defaultAdmin.listen.toString());
+  EXPECT_EQ(c.admin.token, defaultAdmin.token);
+  EXPECT_EQ(c.admin.portFile, defaultAdmin.portFile);
+}
+
+// ---- The admin port's settings (SPEC §8). ----
+
+TEST(ConfigYamlTest, AdminSettingsFromTheFile) {
+  ConfigYamlFiles files;
+  Environment env = kMainOnly;
+  env["ADMIN_SECRET"] = "t0ken";
+  auto r = loadYaml(files, "admin:\n  listen: 0.0.0.0:9191\n  token: ${ADMIN_SECRET}\n  port_file: /tmp/a.port\n", env);
+  ASSERT_TRUE(r.problems.empty()) << listProblems(r.problems);
+  EXPECT_TRUE(r.config.admin.enabled);
+  EXPECT_EQ(r.config.admin.listen.toString(), "0.0.0.0:9191");
+  EXPECT_EQ(r.config.admin.token, "t0ken");
+  EXPECT_EQ(r.config.admin.portFile, "/tmp/a.port");
+}
+
+TEST(ConfigYamlTest, AdminSettingsFromTheEnvironmentAndTheCommandLine) {
+  Environment env = kMainOnly;
+  env["MONGOGATE_ADMIN_LISTEN"] = "127.0.0.1:0";
+  env["MONGOGATE_ADMIN_TOKEN"] = "from-env";
+  auto r = load({"--admin-port-file", "/tmp/p"}, env);
+  ASSERT_TRUE(r.problems.empty()) << listProblems(r.problems);
+  EXPECT_EQ(r.config.admin.listen.port, 0);
+  EXPECT_EQ(r.config.admin.token, "from-env");
+  EXPECT_EQ(r.config.admin.portFile, "/tmp/p");
+  r = load({"--admin-listen", "off", "--admin-token", "cli"}, env);
+  ASSERT_TRUE(r.problems.empty()) << listProblems(r.problems);
+  EXPECT_FALSE(r.config.admin.enabled);
+  EXPECT_EQ(r.config.admin.token, "cli");
+}
+
+TEST(ConfigYamlTest, AdminProblemsNameTheSettingButNotTheToken) {
+  ConfigYamlFiles files;
+  auto r = loadYaml(files, "admin:\n  listen: nowhere\n  token: \"has space\"\n  colour: blue\n");
+  EXPECT_NE(findProblem(r.problems, "admin.listen", "expected HOST:PORT or off"), nullptr) << listProblems(r.problems);
+  EXPECT_NE(findProblem(r.problems, "admin.token", "whitespace"), nullptr) << listProblems(r.problems);
+  EXPECT_NE(findProblem(r.problems, "admin.colour", "unknown key"), nullptr) << listProblems(r.problems);
+  EXPECT_EQ(listProblems(r.problems).find("has space"), std::string::npos);
 }
 
 void collectPaths(const YAML::Node& node, const std::string& prefix, std::set<std::string>& out) {

@@ -1,0 +1,241 @@
+#include "proxy/admin_glue.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+
+namespace mongogate::proxy {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kProbeInterval = std::chrono::seconds(1);
+constexpr auto kPoolStatsWait = std::chrono::seconds(1);
+
+std::int64_t nowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+admin::RequestResult resultOf(SessionStatus status) {
+  switch (status) {
+    case SessionStatus::kOk: return admin::RequestResult::kOk;
+    case SessionStatus::kRefused:
+    case SessionStatus::kAuthNotEnabled: return admin::RequestResult::kRefused;
+    case SessionStatus::kBadFrame:
+    case SessionStatus::kFrameTooLarge:
+    case SessionStatus::kLegacyOpcode:
+    case SessionStatus::kUnsupportedOpQuery: return admin::RequestResult::kClientError;
+    case SessionStatus::kPoolTimeout: return admin::RequestResult::kPoolTimeout;
+    case SessionStatus::kUpstreamUnavailable: return admin::RequestResult::kUpstreamUnavailable;
+    case SessionStatus::kUpstreamIoError: return admin::RequestResult::kUpstreamError;
+    case SessionStatus::kClientClosed:
+    case SessionStatus::kClientIoError: return admin::RequestResult::kClientGone;
+  }
+  return admin::RequestResult::kClientError;
+}
+
+}  // namespace
+
+// The last answer of the main-reachability probe. Shared with the probe coroutine, which
+// may outlive this object's owner at shutdown.
+struct ProxyAdminState::Probe {
+  enum State : int { kUnknown, kReachable, kUnreachable };
+  std::atomic<int> state{kUnknown};
+  std::atomic<bool> running{false};
+  std::atomic<std::int64_t> finishedNs{0};
+  std::mutex detailMutex;
+  std::string detail;  // why unreachable: AcquireResult::error (no URI, no credentials)
+};
+
+ProxyAdminState::ProxyAdminState(SharedState& shared, const std::vector<std::unique_ptr<Worker>>& workers)
+    : shared_(shared), workers_(workers), probe_(std::make_shared<Probe>()) {}
+
+void ProxyAdminState::probeMain() const {
+  if (workers_.empty() || probe_->running.exchange(true)) return;
+  Worker& worker = *workers_.front();
+  asio::co_spawn(worker.ioc(), [&worker, probe = probe_]() -> awaitable<void> {
+    AcquireResult acquired = co_await worker.poolAt(0).acquire();
+    switch (acquired.status) {
+      case AcquireStatus::kOk:
+        worker.poolAt(0).release(std::move(acquired.connection));
+        probe->state = Probe::kReachable;
+        break;
+      case AcquireStatus::kTimeout:  // every connection busy: connected, just saturated
+        if (probe->state == Probe::kUnknown) probe->state = Probe::kReachable;
+        break;
+      case AcquireStatus::kConnectFailed: {
+        std::lock_guard lock(probe->detailMutex);
+        probe->detail = acquired.error;
+        probe->state = Probe::kUnreachable;
+        break;
+      }
+      case AcquireStatus::kShuttingDown:
+        break;
+    }
+    probe->finishedNs = nowNs();
+    probe->running = false;
+  }, asio::detached);
+}
+
+admin::Readiness ProxyAdminState::readiness() const {
+  admin::Readiness r;
+  r.registryLoaded = shared_.registry.loaded();
+  r.draining = shared_.draining.load();
+  const std::int64_t age = nowNs() - probe_->finishedNs.load();
+  if (age > std::chrono::nanoseconds(kProbeInterval).count()) probeMain();
+  const int state = probe_->state.load();
+  r.mainReachable = state == Probe::kReachable;
+  if (state == Probe::kUnknown) {
+    r.mainDetail = "not checked yet";
+  } else if (state == Probe::kUnreachable) {
+    std::lock_guard lock(probe_->detailMutex);
+    r.mainDetail = probe_->detail;
+  }
+  return r;
+}
+
+void ProxyAdminState::requestDrain() const {
+  if (!shared_.draining.exchange(true)) spdlog::info("admin: drain requested: readiness is now false");
+}
+
+std::vector<PoolStats> ProxyAdminState::poolStats() const {
+  struct Gather {
+    std::mutex mutex;
+    std::condition_variable done;
+    std::size_t pending = 0;
+    std::vector<PoolStats> sums;
+  };
+  auto gather = std::make_shared<Gather>();
+  gather->sums.resize(shared_.deployments.size());
+  gather->pending = workers_.size();
+  for (const auto& worker : workers_) {
+    asio::post(worker->ioc(), [gather, &w = *worker] {
+      std::lock_guard lock(gather->mutex);
+      for (std::size_t i = 0; i < gather->sums.size(); ++i) {
+        const PoolStats s = w.poolAt(i).stats();
+        gather->sums[i].total += s.total;
+        gather->sums[i].idle += s.idle;
+        gather->sums[i].waiting += s.waiting;
+      }
+      if (--gather->pending == 0) gather->done.notify_all();
+    });
+  }
+  std::unique_lock lock(gather->mutex);
+  // A stopped (shutting down) or stalled worker is left out rather than waited for.
+  gather->done.wait_for(lock, kPoolStatsWait, [&] { return gather->pending == 0; });
+  return gather->sums;
+}
+
+std::string ProxyAdminState::metricsText() const {
+  admin::GaugeValues gauges;
+  gauges.clientConnections = shared_.clientConnections.load();
+  const std::vector<PoolStats> pools = poolStats();
+  for (std::size_t i = 0; i < pools.size(); ++i) {
+    gauges.pools.push_back({shared_.deployments[i]->name, pools[i].idle, pools[i].total - std::min(pools[i].total, pools[i].idle)});
+  }
+  const admin::RegistryView view = registry();
+  for (const admin::DatabaseRow& row : view.databases) gauges.storesPerDatabase.emplace_back(row.database, row.stores);
+  gauges.registryStores = view.stores.size();
+  return shared_.metrics->render(gauges);
+}
+
+admin::RegistryView ProxyAdminState::registry() const {
+  const router::RoutingConfig& routing = shared_.config.routing;
+  const std::shared_ptr<const router::RegistrySnapshot> snapshot = shared_.registry.current();
+  admin::RegistryView view;
+  view.loaded = shared_.registry.loaded();
+  view.version = snapshot->version();
+  for (const router::StoreRecord& store : snapshot->stores()) {
+    admin::StoreRow row{store.storeId, store.name, store.prefix, store.databaseId, {}, {}};
+    if (store.databaseId > 0) {
+      row.physicalDatabase = routing.physicalStoreDatabase(store.databaseId);
+      row.upstream = routing.upstreamOfStoreDatabase(store.databaseId);
+    } else {  // not moved yet: its collections are still in the main database
+      row.physicalDatabase = routing.mainDatabase;
+      row.upstream = routing.mainUpstream;
+    }
+    view.stores.push_back(std::move(row));
+  }
+  view.databases.push_back({routing.mainDatabase, routing.mainUpstream, snapshot->storesInDatabase(0)});
+  for (std::int32_t id = 1; id <= routing.databaseCount; ++id) {
+    view.databases.push_back(
+        {routing.physicalStoreDatabase(id), routing.upstreamOfStoreDatabase(id), snapshot->storesInDatabase(id)});
+  }
+  return view;
+}
+
+std::vector<admin::UpstreamRow> ProxyAdminState::upstreams() const {
+  const std::vector<PoolStats> pools = poolStats();
+  std::vector<admin::UpstreamRow> rows;
+  for (const config::UpstreamConfig& upstream : shared_.config.upstreams) {
+    admin::UpstreamRow row;
+    row.name = upstream.name;
+    row.uri = upstream.uri;
+    for (const config::HostPort& host : upstream.hosts) row.hosts.push_back(host.toString());
+    if (auto deployment = shared_.deploymentOf(upstream.name)) {
+      row.pool = shared_.deployments[*deployment]->name;
+      row.totals = {pools[*deployment].total, pools[*deployment].idle, pools[*deployment].waiting};
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+admin::DatabaseClass databaseClassOf(const router::RoutingConfig& routing, std::string_view database) {
+  if (database == routing.mainDatabase) return admin::DatabaseClass::kMain;
+  for (const std::string& name : routing.masterAdminDatabases) {
+    if (database == name) return admin::DatabaseClass::kMasterAdmin;
+  }
+  if (!routing.storeDatabasePrefix.empty() && database.size() > routing.storeDatabasePrefix.size() &&
+      database.substr(0, routing.storeDatabasePrefix.size()) == routing.storeDatabasePrefix) {
+    return admin::DatabaseClass::kStore;
+  }
+  return admin::DatabaseClass::kOther;
+}
+
+RequestLabels requestLabels(const router::RoutingConfig& routing, std::string_view command,
+                            std::string_view logicalDatabase) {
+  RequestLabels labels;
+  labels.command = admin::commandIndex(command);
+  labels.database = databaseClassOf(routing, logicalDatabase);
+  return labels;
+}
+
+std::size_t upstreamLabelOf(const SharedState& shared, const router::RoutedCommand& route) {
+  if (route.replyHandling != router::ReplyHandling::kForward) return shared.metrics->fanOutUpstream();
+  return shared.metrics->upstreamIndex(route.upstream);
+}
+
+void recordRequest(Worker& worker, const RequestLabels& labels, SessionStatus status, Clock::time_point started,
+                   std::int32_t bytesIn) {
+  admin::MetricsShard& shard = worker.metrics();
+  const admin::Metrics& metrics = *worker.shared().metrics;
+  const std::size_t upstream = labels.upstream == RequestLabels::kNone ? metrics.noUpstream() : labels.upstream;
+  const auto duration = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count();
+  shard.recordRequest(labels.command, labels.database, upstream, resultOf(status),
+                      static_cast<std::uint64_t>(std::max<std::int64_t>(duration, 0)));
+  if (bytesIn > 0) shard.addBytesIn(static_cast<std::uint64_t>(bytesIn));
+  switch (status) {
+    case SessionStatus::kRefused: shard.recordRefusal(admin::RefusalReason::kRouting); break;
+    case SessionStatus::kLegacyOpcode: shard.recordRefusal(admin::RefusalReason::kLegacyOpcode); break;
+    case SessionStatus::kUnsupportedOpQuery: shard.recordRefusal(admin::RefusalReason::kUnsupportedOpQuery); break;
+    case SessionStatus::kBadFrame: shard.recordRefusal(admin::RefusalReason::kBadFrame); break;
+    case SessionStatus::kAuthNotEnabled: shard.recordAuthFailure(); break;
+    case SessionStatus::kUpstreamUnavailable:
+      if (!worker.shared().registry.loaded()) shard.recordRefusal(admin::RefusalReason::kRegistryNotLoaded);
+      break;
+    default: break;
+  }
+}
+
+void recordPoolAcquire(Worker& worker, std::optional<std::size_t> deployment, AcquireStatus status,
+                       Clock::time_point started) {
+  if (!deployment) return;
+  admin::MetricsShard& shard = worker.metrics();
+  if (status == AcquireStatus::kTimeout) shard.recordPoolTimeout(*deployment);
+  const auto waited = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count();
+  shard.recordPoolWait(*deployment, static_cast<std::uint64_t>(std::max<std::int64_t>(waited, 0)));
+}
+
+}  // namespace mongogate::proxy
