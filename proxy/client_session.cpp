@@ -3,7 +3,9 @@
 #include <bson/bson.h>
 #include <spdlog/spdlog.h>
 
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "proxy/admin_glue.h"
@@ -90,6 +92,20 @@ bool insertFullyAcknowledged(wire::Bytes replyBody) {
     if (key == "writeErrors" || key == "writeConcernError") return false;
   }
   return ok;
+}
+
+// SPEC §4: a command whose namespace fields mongogate does not know is forwarded by its
+// $db alone, and logged once per process.
+void noteUnknownCommand(std::string_view name) {
+  thread_local std::set<std::string, std::less<>> seenHere;
+  if (seenHere.contains(name)) return;
+  seenHere.emplace(name);
+  static std::mutex mutex;
+  static std::set<std::string, std::less<>> seen;
+  std::lock_guard lock(mutex);
+  if (seen.emplace(name).second) {
+    spdlog::info("command '{}' has no known namespace fields: routed by its $db alone", name);
+  }
 }
 
 class ClientSession {
@@ -283,6 +299,7 @@ class ClientSession {
     } else {
       route_ = router::routeCommand(routing, *snapshot, unusedAssignment_, message);
     }
+    if (!router::knowsCommandNamespaces(name)) noteUnknownCommand(name);
     if (route_.refusal) {
       spdlog::info("client {} (conn{}): refused {}: {}", peer_, connectionId_, name, route_.refusal->message);
       co_return SessionStatus::kRefused;

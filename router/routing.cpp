@@ -495,6 +495,10 @@ std::int32_t assignDatabase(const RoutingConfig& config, const RegistrySnapshot&
   return 1;
 }
 
+bool knowsCommandNamespaces(std::string_view commandName) {
+  return detail::findCommandSpec(commandName) != nullptr;
+}
+
 RoutedCommand routeCommand(const RoutingConfig& config, const RegistrySnapshot& registry,
                            AssignmentState& assignment, const wire::OpMsgView& message) {
   RoutedCommand out;

@@ -114,6 +114,10 @@ struct AssignmentState {
 std::int32_t assignDatabase(const RoutingConfig& config, const RegistrySnapshot& registry,
                             AssignmentState& state, std::size_t storesAlreadyAdded = 0);
 
+// True when mongogate knows which fields of this command name namespaces; any other
+// command is routed by its `$db` alone (SPEC §4: "forwarded by $db alone and logged once").
+bool knowsCommandNamespaces(std::string_view commandName);
+
 // Routes one OP_MSG command (SPEC §3, §4). `message` borrows the client's frame.
 RoutedCommand routeCommand(const RoutingConfig& config, const RegistrySnapshot& registry,
                            AssignmentState& assignment, const wire::OpMsgView& message);
