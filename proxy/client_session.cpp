@@ -292,6 +292,13 @@ class ClientSession {
     const std::shared_ptr<const router::RegistrySnapshot> snapshot = worker_.registry().pin();
     const auto& routing = shared_.config.routing;
     const std::string_view name = wire::firstKey(message.body);
+    if (name == "dropDatabase") {
+      const std::string_view database = databaseOf(message.body);
+      if (database.starts_with(routing.storeDatabasePrefix) &&
+          snapshot->findByPrefix(database.substr(routing.storeDatabasePrefix.size()))) {
+        co_return co_await dropStoreDatabase(*snapshot, database);
+      }
+    }
     if (name == "insert" && firstStringValue(message.body) == routing.registryCollection &&
         databaseOf(message.body) == routing.mainDatabase) {
       std::lock_guard lock(shared_.assignmentMutex);
@@ -344,6 +351,92 @@ class ClientSession {
     rewritten_.clear();
     wire::appendOpMsgWithSequences(rewritten_, message.header.requestId, 0, message.flags, body,
                                    {sequences.data(), count});
+  }
+
+  // dropDatabase on a rule-3 database drops that store's collections only (SPEC §3):
+  // list the physical database's collections, keep those whose longest registered
+  // prefix is this store, drop each. The other stores sharing the database are untouched.
+  awaitable<SessionStatus> dropStoreDatabase(const router::RegistrySnapshot& snapshot, std::string_view database) {
+    const auto& routing = shared_.config.routing;
+    const router::NamespaceResolution where = router::resolveNamespace(routing, snapshot, database, {});
+    const router::StoreRecord* store = where.target ? where.target->store : nullptr;
+    if (!where.target || !store) {
+      route_.refusal = where.refusal;
+      co_return SessionStatus::kRefused;
+    }
+    const std::string upstream = where.target->upstream;
+    const std::string physical = where.target->database;
+    UpstreamPool* pool = worker_.pool(upstream);
+    if (!pool) {
+      errorMessage_ = "mongogate: no upstream named '" + upstream + "' is configured";
+      co_return SessionStatus::kUpstreamUnavailable;
+    }
+    AcquireResult acquired = co_await pool->acquire();
+    if (acquired.status != AcquireStatus::kOk) co_return acquireFailure(acquired, upstream);
+    std::unique_ptr<UpstreamConnection> connection = std::move(acquired.connection);
+
+    bson_t list = BSON_INITIALIZER;
+    BSON_APPEND_INT32(&list, "listCollections", 1);
+    BSON_APPEND_BOOL(&list, "nameOnly", true);
+    BSON_APPEND_UTF8(&list, "$db", physical.c_str());
+    body_.assign(bson_get_data(&list), bson_get_data(&list) + list.len);
+    bson_destroy(&list);
+    std::vector<std::uint8_t> listed;
+    bool healthy = co_await exchangeOnce(*connection, body_, listed);
+    laterBatches_.clear();
+    for (std::int64_t id = healthy ? router::cursorIdOf(listed) : 0; healthy && id != 0;) {
+      getMoreBody_.clear();
+      router::appendGetMore(getMoreBody_, id, "$cmd.listCollections", physical);
+      laterBatches_.emplace_back();
+      healthy = co_await exchangeOnce(*connection, getMoreBody_, laterBatches_.back());
+      id = healthy ? router::cursorIdOf(laterBatches_.back()) : 0;
+    }
+    if (healthy && !laterBatches_.empty()) {
+      healthy = router::joinCursorBatches(listed, laterBatches_, joined_);
+      listed.swap(joined_);
+    }
+    std::vector<std::string> names;
+    bson_iter_t it;
+    bson_iter_t batch;
+    if (healthy && bson_iter_init_from_data(&it, listed.data(), listed.size()) &&
+        bson_iter_find_descendant(&it, "cursor.firstBatch", &batch) && BSON_ITER_HOLDS_ARRAY(&batch)) {
+      bson_iter_t entry;
+      bson_iter_recurse(&batch, &entry);
+      while (bson_iter_next(&entry)) {
+        bson_iter_t field;
+        if (BSON_ITER_HOLDS_DOCUMENT(&entry) && bson_iter_recurse(&entry, &field) && bson_iter_find(&field, "name") &&
+            BSON_ITER_HOLDS_UTF8(&field)) {
+          const std::string collection = bson_iter_utf8(&field, nullptr);
+          if (snapshot.matchCollection(collection) == store) names.push_back(collection);
+        }
+      }
+    }
+    for (std::size_t i = 0; healthy && i < names.size(); ++i) {
+      bson_t drop = BSON_INITIALIZER;
+      BSON_APPEND_UTF8(&drop, "drop", names[i].c_str());
+      BSON_APPEND_UTF8(&drop, "$db", physical.c_str());
+      body_.assign(bson_get_data(&drop), bson_get_data(&drop) + drop.len);
+      bson_destroy(&drop);
+      std::vector<std::uint8_t> dropped;
+      healthy = co_await exchangeOnce(*connection, body_, dropped);
+    }
+    if (!healthy) {
+      pool->discard(std::move(connection));
+      errorMessage_ = "mongogate: upstream '" + upstream + "' failed while dropping the collections of " +
+                      std::string(database);
+      co_return SessionStatus::kUpstreamUnavailable;
+    }
+    pool->release(std::move(connection));
+    spdlog::info("client {} (conn{}): dropDatabase {}: dropped {} collections of store '{}'", peer_, connectionId_,
+                 database, names.size(), store->prefix);
+    bson_t reply = BSON_INITIALIZER;
+    bson_append_utf8(&reply, "dropped", -1, database.data(), static_cast<int>(database.size()));
+    BSON_APPEND_DOUBLE(&reply, "ok", 1.0);
+    body_.assign(bson_get_data(&reply), bson_get_data(&reply) + reply.len);
+    bson_destroy(&reply);
+    scratch_.clear();
+    wire::appendOpMsg(scratch_, nextReplyId_++, requestId_, 0, body_);
+    co_return co_await writeReply(scratch_) ? SessionStatus::kOk : SessionStatus::kClientIoError;
   }
 
   // One command on a borrowed upstream connection; the reply body is copied out.

@@ -814,6 +814,32 @@ class RoutingRules(RoutingTestCase):
 
     # -- 5. rule 3: database per store -----------------------------------------------------
 
+    def test_drop_store_database_drops_only_that_store(self):
+        """dropDatabase on store_<prefix> drops that store's collections and nothing else,
+        even for a store whose prefix extends it (golf vs golf_b) in the same database."""
+        self.require_proxy()
+        self.main.stores.insert_many([
+            {"storeId": "st-golf", "name": "Golf", "prefix": "golf", "databaseId": 5},
+            {"storeId": "st-golfb", "name": "Golf B", "prefix": "golf_b", "databaseId": 5}])
+        golf = self.client["store_golf"]
+        golf.products.insert_one({"_id": 1})
+        golf.orders.insert_one({"_id": 1})
+        self.main.golf_b_products.insert_one({"_id": 1})
+        self.main.echo_products.insert_one({"_id": "keep-on-drop"})
+        before = self.b.collection_names("pos_db_5")
+        self.assertIn("golf_products", before)
+        self.assertIn("golf_orders", before)
+        reply = self.client["store_golf"].command("dropDatabase")
+        self.assertEqual(reply.get("dropped"), "store_golf")
+        after = self.b.collection_names("pos_db_5")
+        self.assertNotIn("golf_products", after)
+        self.assertNotIn("golf_orders", after)
+        self.assertIn("golf_b_products", after)
+        self.assertIn("echo_products", after)
+        # (Listing store_golf would also show golf_b's collections: a known limit of
+        # rule-3 listings, see the README; the physical state is what matters here.)
+        self.assertEqual(self.b.find_all("pos_db_5", "golf_b_products"), [{"_id": 1}])
+
     def test_store_database_maps_collections_to_the_store(self):
         self.require_proxy()
         self.main.delta_giftcards.update_one({"_id": "gc-1"}, {"$set": {"v": 1}}, upsert=True)
