@@ -16,6 +16,8 @@
 // "Explain Results" (queryPlanner.namespace), "Write Errors" (writeErrors[].errmsg).
 #include <bson/bson.h>
 
+#include <cstring>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
@@ -571,9 +573,98 @@ bool mayNamePhysical(std::string_view key, std::string_view commandName) {
 }  // namespace
 
 // Replaces `out` with the rewritten body when the reply changes.
+namespace {
+
+enum class CursorNsSplice { kNotApplicable, kUnchanged, kSpliced };
+
+// The hot path: a find / getMore / aggregate reply whose only physical name is
+// cursor.ns ({cursor: {id, ns, firstBatch|nextBatch}, ok, $clusterTime?, operationTime?}).
+// The new ns element is spliced into the original bytes: the batch (user documents) is
+// copied once and never walked. Anything else (errors, change streams, $cmd cursors)
+// takes the general path.
+CursorNsSplice spliceCursorNs(const ReplyNamespaces& names, std::string_view command,
+                              wire::Bytes body, std::vector<std::uint8_t>& out) {
+  if (command != "find" && command != "getMore" && command != "aggregate") {
+    return CursorNsSplice::kNotApplicable;
+  }
+  bson_iter_t top;
+  if (!replybson::iterOver(top, body)) return CursorNsSplice::kNotApplicable;
+  bson_iter_t cursorElement;
+  bool sawCursor = false;
+  while (bson_iter_next(&top)) {
+    const std::string_view key = keyOf(top);
+    if (key == "cursor" && BSON_ITER_HOLDS_DOCUMENT(&top) && !sawCursor) {
+      cursorElement = top;
+      sawCursor = true;
+    } else if (key != "ok" && key != "$clusterTime" && key != "operationTime") {
+      return CursorNsSplice::kNotApplicable;
+    }
+  }
+  if (top.err_off != 0 || !sawCursor) return CursorNsSplice::kNotApplicable;
+  std::uint32_t cursorLength = 0;
+  const std::uint8_t* cursorData = nullptr;
+  bson_iter_document(&cursorElement, &cursorLength, &cursorData);
+  bson_iter_t cursor;
+  if (!cursorData || !bson_iter_init_from_data(&cursor, cursorData, cursorLength)) {
+    return CursorNsSplice::kNotApplicable;
+  }
+  std::string_view ns;
+  std::size_t nsBegin = 0;  // offsets of the ns element inside the cursor document
+  std::size_t nsEnd = 0;
+  while (bson_iter_next(&cursor)) {
+    const std::string_view key = keyOf(cursor);
+    if (key == "ns" && BSON_ITER_HOLDS_UTF8(&cursor) && ns.empty()) {
+      std::uint32_t length = 0;
+      const char* value = bson_iter_utf8(&cursor, &length);
+      ns = {value, length};
+      nsBegin = cursor.off;
+      nsEnd = cursor.next_off;
+    } else if (key != "id" && key != "firstBatch" && key != "nextBatch") {
+      return CursorNsSplice::kNotApplicable;  // e.g. postBatchResumeToken: a change stream
+    }
+  }
+  if (cursor.err_off != 0 || ns.empty() || ns.find(".$cmd.") != std::string_view::npos) {
+    return CursorNsSplice::kNotApplicable;
+  }
+  const std::optional<std::string> logical = names.logicalNamespace(ns);
+  if (!logical || *logical == ns) return CursorNsSplice::kUnchanged;
+
+  // new ns element: type 0x02, "ns\0", int32 length (with NUL), bytes, NUL
+  const std::size_t newElementSize = 1 + 3 + 4 + logical->size() + 1;
+  const std::ptrdiff_t delta =
+      static_cast<std::ptrdiff_t>(newElementSize) - static_cast<std::ptrdiff_t>(nsEnd - nsBegin);
+  const std::size_t cursorStart = static_cast<std::size_t>(cursorData - body.data());
+  out.resize(body.size() + delta);
+  std::uint8_t* w = out.data();
+  auto copy = [&w](const std::uint8_t* from, std::size_t n) {
+    if (n) std::memcpy(w, from, n);
+    w += n;
+  };
+  copy(body.data(), cursorStart);                       // top-level header .. cursor value
+  copy(cursorData, nsBegin);                            // cursor header .. before ns
+  *w++ = BSON_TYPE_UTF8;
+  copy(reinterpret_cast<const std::uint8_t*>("ns"), 3);  // key with its NUL
+  wire::storeInt32LE(w, static_cast<std::int32_t>(logical->size() + 1));
+  w += 4;
+  copy(reinterpret_cast<const std::uint8_t*>(logical->data()), logical->size());
+  *w++ = 0;
+  copy(cursorData + nsEnd, cursorLength - nsEnd);       // rest of the cursor document
+  copy(cursorData + cursorLength, body.size() - cursorStart - cursorLength);  // rest of the reply
+  wire::storeInt32LE(out.data(), static_cast<std::int32_t>(out.size()));
+  wire::storeInt32LE(out.data() + cursorStart, static_cast<std::int32_t>(cursorLength + delta));
+  return CursorNsSplice::kSpliced;
+}
+
+}  // namespace
+
 bool rewriteReply(const RoutedCommand& route, wire::Bytes replyBody, std::vector<std::uint8_t>& out) {
   const ReplyNamespaces names(route.mappings);
   if (!names.active()) return false;
+  switch (spliceCursorNs(names, route.commandName, replyBody, out)) {
+    case CursorNsSplice::kSpliced: return true;
+    case CursorNsSplice::kUnchanged: return false;
+    case CursorNsSplice::kNotApplicable: break;
+  }
 
   bson_iter_t it;
   if (!replybson::iterOver(it, replyBody)) return false;
