@@ -63,16 +63,17 @@ ensure_node_modules() {
   fi
 }
 
-configure_build() {  # dir, extra cmake args...
+configure_build() {  # dir, extra cmake args... (TARGET=name builds one target)
   local dir=$1; shift
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
-  cmake --build "$dir" -j "$JOBS"
+  cmake --build "$dir" -j "$JOBS" ${TARGET:+--target "$TARGET"}
 }
 
 cmd_run() {
   install_packages
   log "building mongogate"
-  configure_build build -DMONGOGATE_TESTS=OFF
+  # Same build directory and options as ./dev.sh test, so neither rebuilds the other's work.
+  TARGET=mongogate configure_build build -DMONGOGATE_WERROR=ON
   local demo_pid=""
   if [ -z "${MONGODB_URI:-}" ]; then
     local portfile
