@@ -522,7 +522,16 @@ class ClientSession {
       for (const router::StoreRecord& store : route.newStores) shared_.registry.upsert(store);
     }
     replyBody_.clear();
-    if (route.mappings.empty() || !router::rewriteReply(route, parsed.value.body, replyBody_)) return reply;
+    bool changed = !route.mappings.empty() && router::rewriteReply(route, parsed.value.body, replyBody_);
+    if (route.commandName == "explain" || route.commandName == "aggregate") {
+      // explain output carries serverInfo {host, port}: never shown to the app.
+      const wire::Bytes current = changed ? wire::Bytes(replyBody_) : parsed.value.body;
+      if (router::removeServerInfo(current, stripped_)) {
+        replyBody_.swap(stripped_);
+        changed = true;
+      }
+    }
+    if (!changed) return reply;
     std::array<std::uint8_t, 20> head{};
     const wire::GatherList pieces = wire::spliceOpMsgBody(parsed.value, replyBody_, parsed.value.header.requestId,
                                                           parsed.value.header.responseTo, head);
@@ -632,6 +641,7 @@ class ClientSession {
   std::vector<std::vector<std::uint8_t>> laterBatches_;  // a fan-out part's getMore replies
   std::vector<std::uint8_t> getMoreBody_;
   std::vector<std::uint8_t> joined_;
+  std::vector<std::uint8_t> stripped_;      // a reply body without serverInfo
   RequestLabels labels_;  // the current request's metric labels
 };
 

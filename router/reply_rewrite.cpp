@@ -657,6 +657,20 @@ CursorNsSplice spliceCursorNs(const ReplyNamespaces& names, std::string_view com
 
 }  // namespace
 
+bool removeServerInfo(wire::Bytes replyBody, std::vector<std::uint8_t>& out) {
+  bson_iter_t it;
+  if (!replybson::iterOver(it, replyBody) || !bson_iter_find(&it, "serverInfo")) return false;
+  if (wire::validateBsonDocument(replyBody) >= 0) return false;
+  bson_t result = BSON_INITIALIZER;
+  replybson::iterOver(it, replyBody);
+  while (bson_iter_next(&it)) {
+    if (keyOf(it) != "serverInfo") bson_append_iter(&result, nullptr, 0, &it);
+  }
+  out.assign(bson_get_data(&result), bson_get_data(&result) + result.len);
+  bson_destroy(&result);
+  return true;
+}
+
 bool rewriteReply(const RoutedCommand& route, wire::Bytes replyBody, std::vector<std::uint8_t>& out) {
   const ReplyNamespaces names(route.mappings);
   if (!names.active()) return false;

@@ -128,6 +128,11 @@ RoutedCommand routeCommand(const RoutingConfig& config, const RegistrySnapshot& 
 // untouched when nothing needs to change.
 bool rewriteReply(const RoutedCommand& route, wire::Bytes replyBody, std::vector<std::uint8_t>& out);
 
+// Removes a top-level `serverInfo` (explain output names the upstream's host and port,
+// which the app must never see, SPEC §6). Returns false and leaves `out` untouched when
+// the reply has none.
+bool removeServerInfo(wire::Bytes replyBody, std::vector<std::uint8_t>& out);
+
 // Merges fan-out replies (one body per SubRequest, same order) into the client's reply
 // body. A failed part makes the whole reply that part's error.
 void mergeFanOutReplies(const RoutingConfig& config, const RegistrySnapshot& registry,

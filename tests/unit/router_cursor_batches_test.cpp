@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "router/cursor_batches.h"
+#include "router/routing.h"
 
 namespace mongogate::router {
 namespace {
@@ -66,6 +67,23 @@ TEST(RouterCursorBatches, ErrorRepliesAreNotJoined) {
   EXPECT_TRUE(out.empty());
   EXPECT_FALSE(joinCursorBatches(bsonOf(R"({"ok": 1.0})"), {}, out));
   EXPECT_FALSE(joinCursorBatches(bsonOf(R"({"ok": 0.0})"), {}, out));
+}
+
+}  // namespace
+}  // namespace mongogate::router
+
+namespace mongogate::router {
+namespace {
+
+TEST(RouterServerInfo, ExplainServerInfoIsRemoved) {
+  const auto reply = bsonOf(R"({"queryPlanner": {"namespace": "main_db.x"},
+      "serverInfo": {"host": "db-7.internal", "port": 27017, "version": "7.0.0"}, "ok": 1.0})");
+  std::vector<std::uint8_t> out;
+  ASSERT_TRUE(removeServerInfo(reply, out));
+  EXPECT_EQ(jsonOf(out), jsonOf(bsonOf(R"({"queryPlanner": {"namespace": "main_db.x"}, "ok": 1.0})")));
+  std::vector<std::uint8_t> untouched = {1, 2, 3};
+  EXPECT_FALSE(removeServerInfo(bsonOf(R"({"cursor": {"id": 0}, "ok": 1.0})"), untouched));
+  EXPECT_EQ(untouched, (std::vector<std::uint8_t>{1, 2, 3}));
 }
 
 }  // namespace
