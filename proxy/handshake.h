@@ -6,12 +6,17 @@
 // Reference: MongoDB specifications, mongodb-handshake/handshake.md.
 #pragma once
 
+#include <bson/bson.h>
+
+#include <array>
 #include <cstdint>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "wire/compression.h"
 #include "wire/message.h"
 
 namespace mongogate::proxy {
@@ -50,14 +55,35 @@ class UpstreamLimitsStore {
 struct ClientHello {
   std::string_view commandName;  // hello, isMaster or ismaster
   bool helloOk = false;          // the client sent helloOk: true
+  bool loadBalanced = false;     // loadBalanced: true (the driver's load-balanced mode)
+  // compression: [...] in the client's order of preference; unknown names are skipped.
+  std::array<wire::Compressor, 3> compression{};
+  std::size_t compressionCount = 0;
 };
+
+// What mongogate's hello reply says besides the limits (OP_COMPRESSED spec, "MongoDB
+// Handshake Amendment"; load-balancer spec, "serviceId").
+struct HelloExtras {
+  std::span<const wire::Compressor> enabledCompressors;  // what mongogate offers
+  const bson_oid_t* serviceId = nullptr;  // answered to a loadBalanced hello
+};
+
+// The compressors both sides accept, in the client's order: the client compresses with
+// the first. Returns how many were written to `out`.
+std::size_t agreedCompressors(const ClientHello& hello, std::span<const wire::Compressor> enabled,
+                              std::array<wire::Compressor, 3>& out);
+
+// Commands whose messages are never compressed, either way (OP_COMPRESSED spec,
+// "Messages not allowed to be compressed"): the handshake and authentication.
+bool compressionForbidden(std::string_view commandName);
 
 // Reads the facts of a client's hello body (BSON). Returns false on malformed BSON.
 bool readClientHello(wire::Bytes body, ClientHello& out);
 
 // Appends to `out` the BSON body of mongogate's hello reply.
 void appendHelloReply(std::vector<std::uint8_t>& out, const ClientHello& hello,
-                      const UpstreamLimits& limits, std::int64_t connectionId);
+                      const UpstreamLimits& limits, std::int64_t connectionId,
+                      const HelloExtras& extras = {});
 
 // Appends to `out` the BSON body {ok: 1.0}.
 void appendOkReply(std::vector<std::uint8_t>& out);

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "proxy/client_session.h"
+#include "proxy/tls.h"
 
 namespace mongogate::proxy {
 
@@ -105,6 +106,14 @@ int Server::run() {
     spdlog::error("cannot listen on {}: {} is not an IP address", config_.listen.toString(), config_.listen.host);
     return 2;
   }
+  if (config_.listenTls.enabled) {
+    std::string error;
+    shared_.clientTls = makeListenTlsContext(config_.listenTls, error);
+    if (!shared_.clientTls) {
+      spdlog::error("cannot enable TLS for clients: {}", error);
+      return 2;
+    }
+  }
   tcp::acceptor acceptor(control_);
   const tcp::endpoint endpoint(address, config_.listen.port);
   acceptor.open(endpoint.protocol(), ec);
@@ -141,8 +150,8 @@ int Server::run() {
     }, asio::detached);
   }
 
-  spdlog::info("mongogate {} listening on {}:{} with {} worker threads", MONGOGATE_VERSION,
-               bound.address().to_string(), bound.port(), workers_.size());
+  spdlog::info("mongogate {} listening on {}:{}{} with {} worker threads", MONGOGATE_VERSION,
+               bound.address().to_string(), bound.port(), shared_.clientTls ? " (TLS)" : "", workers_.size());
   for (const config::UpstreamConfig& upstream : config_.upstreams) {
     spdlog::info("upstream {} = {}", upstream.name, upstream.redactedUri());
     if (upstream.hosts.size() > 1) {

@@ -18,6 +18,13 @@ SharedState::SharedState(const config::ProxyConfig& c) : config(c) {
     names_.emplace_back(upstream.name, index);
   }
   assignment.policy = c.registry.assignment;
+  for (const std::string& name : c.compression) {
+    if (auto compressor = wire::compressorFromName(name)) compressors.push_back(*compressor);
+  }
+  bson_oid_init(&serviceId, nullptr);
+  if (deployments.size() > 1) {
+    sessions = std::make_unique<SessionTable>(deployments.size(), std::chrono::minutes(30));
+  }
   std::vector<std::string> upstreamNames;
   for (const config::UpstreamConfig& upstream : c.upstreams) upstreamNames.push_back(upstream.name);
   std::vector<std::string> poolNames;

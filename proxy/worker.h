@@ -15,6 +15,8 @@
 #include "proxy/asio.h"
 #include "proxy/buffer_pool.h"
 #include "proxy/handshake.h"
+#include "proxy/sessions.h"
+#include "proxy/stream.h"
 #include "proxy/upstream_pool.h"
 #include "router/routing.h"
 #include "router/store_registry.h"
@@ -43,6 +45,14 @@ class SharedState {
   std::atomic<std::int64_t> requestsInFlight{0};
   // Readiness is false for good (POST /v1/drain, SIGTERM); the proxy keeps serving.
   std::atomic<bool> draining{false};
+  // Client side (SPEC §6): the compressors offered in hello, this process's serviceId
+  // for load-balanced clients, the TLS context when clients must use TLS (set by the
+  // Server before any worker starts), and the session table when there is more than
+  // one deployment (with one, sessions pass through untouched).
+  std::vector<wire::Compressor> compressors;
+  bson_oid_t serviceId{};
+  std::unique_ptr<ssl::context> clientTls;
+  std::unique_ptr<SessionTable> sessions;
   // Per-worker metric shards (admin/metrics.h); request upstream labels are the
   // configured upstream names, pool labels the deployments' names.
   std::unique_ptr<admin::Metrics> metrics;

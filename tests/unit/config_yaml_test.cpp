@@ -146,6 +146,26 @@ INSTANTIATE_TEST_SUITE_P(
         BrokenCase{"ListenNotAnAddress", "listen: nonsense\n", "listen", "expected HOST:PORT, got 'nonsense'", 1},
         BrokenCase{"ListenBadPort", "listen: \"127.0.0.1:70000\"\n", "listen", "expected HOST:PORT"},
         BrokenCase{"LogLevel", "log_level: loud\n", "log_level", "expected one of trace"},
+        BrokenCase{"CompressionUnknown", "compression: [snappy, lz4]\n", "compression",
+                   "expected snappy, zlib or zstd (or none), got 'lz4'", 1},
+        BrokenCase{"CompressionTwice", "compression: \"zlib,zlib\"\n", "compression", "'zlib' is listed twice", 1},
+        BrokenCase{"TlsWithoutCertificate", "tls: { enabled: true }\n", "tls.certificate_file",
+                   "required when tls.enabled is true"},
+        BrokenCase{"TlsCertificateMissing", "tls: { enabled: true, certificate_file: /nonexistent/cert.pem }\n",
+                   "tls.certificate_file", "cannot read '/nonexistent/cert.pem'", 1},
+        BrokenCase{"TlsKeyMissing",
+                   "tls: { enabled: true, certificate_file: /etc/hostname, key_file: /nonexistent/key.pem }\n",
+                   "tls.key_file", "cannot read '/nonexistent/key.pem'", 1},
+        BrokenCase{"TlsCaMissing",
+                   "tls: { enabled: true, certificate_file: /etc/hostname, ca_file: /nonexistent/ca.pem }\n",
+                   "tls.ca_file", "cannot read '/nonexistent/ca.pem'", 1},
+        BrokenCase{"TlsClientCertificateWithoutCa",
+                   "tls: { enabled: true, certificate_file: /etc/hostname, require_client_certificate: true }\n",
+                   "tls.require_client_certificate", "needs tls.ca_file"},
+        BrokenCase{"TlsEnabledNotABool", "tls: { enabled: yes }\n", "tls.enabled", "expected true or false", 1},
+        BrokenCase{"TlsUnknownKey", "tls: { certfile: x }\n", "tls.certfile", "unknown key", 1},
+        BrokenCase{"TlsHandshakeTimeoutTooSmall", "tls: { handshake_timeout_ms: 5 }\n", "tls.handshake_timeout_ms",
+                   "from 100 to 600000", 1},
         BrokenCase{"MaxMessageSizeTooSmall", "max_message_size: 10\n", "max_message_size", "from 1024 to"},
         BrokenCase{"MasterAdminUnknownUpstream", "routing:\n  master_admin: { upstream: nope }\n",
                    "routing.master_admin.upstream", "unknown upstream 'nope'", 2},
@@ -617,6 +637,50 @@ TEST(ConfigYamlTest, ExampleFileValidates) {
   EXPECT_EQ(c.admin.listen.toString(), defaultAdmin.listen.toString());
   EXPECT_EQ(c.admin.token, defaultAdmin.token);
   EXPECT_EQ(c.admin.portFile, defaultAdmin.portFile);
+  EXPECT_EQ(c.compression, defaults.compression);
+  EXPECT_EQ(c.listenTls.enabled, defaults.listenTls.enabled);
+  EXPECT_EQ(c.listenTls.requireClientCertificate, defaults.listenTls.requireClientCertificate);
+  EXPECT_EQ(c.listenTls.handshakeTimeoutMs, defaults.listenTls.handshakeTimeoutMs);
+}
+
+// ---- Client-side TLS and compression. ----
+
+TEST(ConfigYamlTest, TlsAndCompressionFromTheFile) {
+  ConfigYamlFiles files;
+  const std::string cert = files.write("cert.pem", "not parsed at load time");
+  const std::string ca = files.write("ca.pem", "not parsed at load time");
+  auto r = loadYaml(files, "compression: [zstd, zlib]\ntls:\n  enabled: true\n  certificate_file: " + cert +
+                               "\n  ca_file: " + ca + "\n  require_client_certificate: true\n");
+  ASSERT_TRUE(r.problems.empty()) << listProblems(r.problems);
+  EXPECT_EQ(r.config.compression, (std::vector<std::string>{"zstd", "zlib"}));
+  EXPECT_TRUE(r.config.listenTls.enabled);
+  EXPECT_EQ(r.config.listenTls.certificateFile, cert);
+  EXPECT_EQ(r.config.listenTls.caFile, ca);
+  EXPECT_TRUE(r.config.listenTls.requireClientCertificate);
+  r = loadYaml(files, "compression: []\n");
+  ASSERT_TRUE(r.problems.empty()) << listProblems(r.problems);
+  EXPECT_TRUE(r.config.compression.empty());
+}
+
+TEST(ConfigYamlTest, TlsAndCompressionFromTheCommandLine) {
+  ConfigYamlFiles files;
+  const std::string cert = files.write("cert.pem", "x");
+  auto r = load({"--tls", "true", "--tls-certificate-file", cert, "--compression", "none"}, kMainOnly);
+  ASSERT_TRUE(r.problems.empty()) << listProblems(r.problems);
+  EXPECT_TRUE(r.config.listenTls.enabled);
+  EXPECT_TRUE(r.config.compression.empty());
+  Environment env = kMainOnly;
+  env["MONGOGATE_COMPRESSION"] = "zlib";
+  r = load({}, env);
+  ASSERT_TRUE(r.problems.empty()) << listProblems(r.problems);
+  EXPECT_EQ(r.config.compression, std::vector<std::string>{"zlib"});
+}
+
+TEST(ConfigYamlTest, TlsSettingsWithTlsOffWarn) {
+  ConfigYamlFiles files;
+  auto r = loadYaml(files, "tls: { certificate_file: /etc/hostname }\n");
+  ASSERT_TRUE(r.problems.empty()) << listProblems(r.problems);
+  EXPECT_NE(findProblem(r.warnings, "tls.enabled", "tls.enabled is false"), nullptr) << listProblems(r.warnings);
 }
 
 // ---- The admin port's settings (SPEC §8). ----

@@ -104,6 +104,66 @@ TEST(HandshakeTest, ReadsClientHello) {
   EXPECT_TRUE(hello.helloOk);
 }
 
+// OP_COMPRESSED spec, handshake amendment: the reply lists the compressors both sides
+// accept, in the client's order; nothing when there is none in common.
+TEST(HandshakeTest, NegotiatesCompressionInTheClientsOrder) {
+  bson_t b = BSON_INITIALIZER;
+  BSON_APPEND_INT32(&b, "hello", 1);
+  bson_t names;
+  BSON_APPEND_ARRAY_BEGIN(&b, "compression", &names);
+  BSON_APPEND_UTF8(&names, "0", "lz4");  // unknown: skipped
+  BSON_APPEND_UTF8(&names, "1", "zstd");
+  BSON_APPEND_UTF8(&names, "2", "zlib");
+  BSON_APPEND_UTF8(&names, "3", "snappy");
+  bson_append_array_end(&b, &names);
+  auto bytes = bytesOf(&b);
+  ClientHello hello;
+  ASSERT_TRUE(readClientHello(bytes, hello));
+  ASSERT_EQ(hello.compressionCount, 3u);
+
+  const wire::Compressor enabled[] = {wire::Compressor::kSnappy, wire::Compressor::kZlib};
+  std::vector<std::uint8_t> out;
+  appendHelloReply(out, hello, UpstreamLimits{}, 1, HelloExtras{enabled, nullptr});
+  bson_t doc;
+  ASSERT_TRUE(bson_init_static(&doc, out.data(), out.size()));
+  bson_iter_t it, child;
+  ASSERT_TRUE(bson_iter_init_find(&it, &doc, "compression") && bson_iter_recurse(&it, &child));
+  std::vector<std::string> agreed;
+  while (bson_iter_next(&child)) agreed.emplace_back(bson_iter_utf8(&child, nullptr));
+  EXPECT_EQ(agreed, (std::vector<std::string>{"zlib", "snappy"}));
+
+  out.clear();
+  appendHelloReply(out, hello, UpstreamLimits{}, 1, HelloExtras{});  // compression off
+  EXPECT_FALSE(Doc(out).has("compression"));
+}
+
+TEST(HandshakeTest, HandshakeAndAuthenticationAreNeverCompressed) {
+  for (const char* name : {"hello", "isMaster", "ismaster", "saslStart", "saslContinue", "authenticate",
+                           "getnonce", "createUser", "updateUser", "copydb"}) {
+    EXPECT_TRUE(compressionForbidden(name)) << name;
+  }
+  for (const char* name : {"find", "insert", "ping", "getMore"}) EXPECT_FALSE(compressionForbidden(name)) << name;
+}
+
+// Load-balancer spec: a loadBalanced hello gets the service's id; others do not.
+TEST(HandshakeTest, LoadBalancedHelloGetsServiceId) {
+  bson_oid_t service;
+  bson_oid_init(&service, nullptr);
+  ClientHello hello{"hello", false};
+  hello.loadBalanced = true;
+  std::vector<std::uint8_t> out;
+  appendHelloReply(out, hello, UpstreamLimits{}, 1, HelloExtras{{}, &service});
+  bson_t doc;
+  ASSERT_TRUE(bson_init_static(&doc, out.data(), out.size()));
+  bson_iter_t it;
+  ASSERT_TRUE(bson_iter_init_find(&it, &doc, "serviceId") && BSON_ITER_HOLDS_OID(&it));
+  EXPECT_EQ(bson_oid_compare(bson_iter_oid(&it), &service), 0);
+  hello.loadBalanced = false;
+  out.clear();
+  appendHelloReply(out, hello, UpstreamLimits{}, 1, HelloExtras{{}, &service});
+  EXPECT_FALSE(Doc(out).has("serviceId"));
+}
+
 TEST(HandshakeTest, UpstreamHelloCarriesMongogateMetadataOnly) {
   std::vector<std::uint8_t> out;
   appendUpstreamHello(out, "pos-app");

@@ -50,6 +50,7 @@ from bson.binary import Binary, UuidRepresentation
 from bson.codec_options import CodecOptions
 from bson.int64 import Int64
 from bson.objectid import ObjectId
+from bson.timestamp import Timestamp
 
 import mockupdb
 import mongomock
@@ -482,7 +483,7 @@ class _Cursor(object):
 class Fault(object):
     """One injected fault: which commands it matches, what it does, how many times."""
 
-    ACTIONS = ('delay', 'close', 'error', 'hang', 'reply')
+    ACTIONS = ('delay', 'close', 'close_after', 'error', 'hang', 'reply')
 
     def __init__(self, command='*', action='error', delay_ms=0, code=None, code_name=None,
                  errmsg=None, error_labels=None, times=1, reply=None, db=None, collection=None,
@@ -596,7 +597,7 @@ class MockUpstream(object):
 
     def __init__(self, name='mock', host='127.0.0.1', port=0, max_wire_version=21,
                  min_wire_version=0, record_file=None, users=None, compressors=('zlib',),
-                 tls_cert_key_file=None, verbose=False):
+                 tls_cert_key_file=None, verbose=False, cluster_time_key=None):
         self.name = name
         self.host = host
         self._requested_port = int(port or 0)
@@ -608,6 +609,13 @@ class MockUpstream(object):
         self._record_fh = None
         self._compressors = [c for c in (compressors or ()) if c in _available_compressors()]
         self._tls_cert_key_file = tls_cert_key_file
+        # Sessions (see _session_layer): retryable-write replies by (lsid, txnNumber),
+        # open transactions by lsid, and the signed cluster time of a replica set.
+        self._retry_replies = {}
+        self._transactions = {}
+        self._committed = {}
+        self._cluster_key = int(cluster_time_key) if cluster_time_key else None
+        self._cluster_counter = itertools.count(1)
 
         self._lock = threading.RLock()          # guards mongomock, cursors, catalog metadata
         self._rec_lock = threading.Lock()       # guards the record list and file
@@ -941,8 +949,13 @@ class MockUpstream(object):
             return self._stream_get_more(conn, incoming)
 
         doc = self._execute(conn, incoming, canonical)
+        if fault is not None and fault.action == 'close_after':
+            conn.close()  # the command ran, but its reply is lost: a network error
+            return False
         if incoming.more_to_come:
             return True
+        if self._cluster_key is not None and canonical != 'hello':
+            doc = self._with_cluster_time(doc)
         self._send(conn, incoming, doc)
         return True
 
@@ -973,6 +986,9 @@ class MockUpstream(object):
             return error_doc(59, "no such command: '%s'" % incoming.name)
         try:
             with self._lock:
+                early = self._session_layer(conn, incoming, canonical, handler)
+                if early is not None:
+                    return early
                 return handler(conn, incoming)
         except CommandError as exc:
             return exc.reply()
@@ -987,6 +1003,95 @@ class MockUpstream(object):
             traceback.print_exc()
             return error_doc(1, 'mock-upstream internal error: %s: %s'
                              % (type(exc).__name__, exc))
+
+    # ---- sessions, transactions, cluster time -----------------------------------------------
+
+    _RETRYABLE_WRITES = ('insert', 'update', 'delete', 'findAndModify')
+    _TXN_BUFFERED = ('insert', 'update', 'delete')
+
+    @staticmethod
+    def _lsid_key(body):
+        lsid = body.get('lsid')
+        if not isinstance(lsid, dict) or 'id' not in lsid:
+            return None
+        value = lsid['id']
+        return bytes(value.bytes if isinstance(value, uuid.UUID) else value)
+
+    def _session_layer(self, conn, incoming, canonical, handler):
+        """Minimal server-side sessions (under self._lock); None: run the command normally.
+
+        * $clusterTime signed by another key (another cluster) -> KeyNotFound (211), as a
+          real replica set answers a time it cannot verify.
+        * Retryable writes: a write with lsid + txnNumber outside a transaction runs once;
+          a retry gets the first reply again.
+        * Transactions (autocommit: false): startTransaction opens one per session; writes
+          are buffered until commitTransaction runs them, abortTransaction drops them;
+          reads run at once (they do not see the transaction's own writes).
+        """
+        body = incoming.body
+        if self._cluster_key is not None and isinstance(body.get('$clusterTime'), dict):
+            key_id = body['$clusterTime'].get('signature', {}).get('keyId')
+            if key_id != self._cluster_key:
+                return error_doc(211, 'Cache Reader No keys found for HMAC that is valid for time',
+                                 code_name='KeyNotFound')
+        key = self._lsid_key(body)
+        txn_number = body.get('txnNumber')
+        if canonical in ('commitTransaction', 'abortTransaction'):
+            if key is None or txn_number is None:
+                return error_doc(50768, '%s must be run within a transaction' % canonical)
+            open_txn = self._transactions.get(key)
+            if open_txn is None or open_txn['txnNumber'] != txn_number:
+                if canonical == 'commitTransaction' and self._committed.get(key) == txn_number:
+                    return _ok()  # a retried commit
+                return error_doc(251, 'Transaction with { txnNumber: %s } has been aborted.'
+                                 % txn_number, code_name='NoSuchTransaction',
+                                 errorLabels=['TransientTransactionError'])
+            del self._transactions[key]
+            if canonical == 'commitTransaction':
+                for name, op in open_txn['ops']:
+                    self._handlers[name](conn, op)
+                self._committed[key] = txn_number
+            return _ok()
+        if key is None or txn_number is None:
+            return None
+        if body.get('autocommit') is False:
+            if body.get('startTransaction'):
+                self._transactions[key] = {'txnNumber': txn_number, 'ops': []}
+            open_txn = self._transactions.get(key)
+            if open_txn is None or open_txn['txnNumber'] != txn_number:
+                return error_doc(251, 'Transaction with { txnNumber: %s } has been aborted.'
+                                 % txn_number, code_name='NoSuchTransaction',
+                                 errorLabels=['TransientTransactionError'])
+            if canonical in self._TXN_BUFFERED:
+                open_txn['ops'].append((canonical, incoming))
+                count = len(incoming.field(
+                    {'insert': 'documents', 'update': 'updates', 'delete': 'deletes'}[canonical])
+                    or [])
+                return _ok(n=count, nModified=count) if canonical == 'update' else _ok(n=count)
+            return None
+        if canonical in self._RETRYABLE_WRITES:
+            cached = self._retry_replies.get((key, txn_number))
+            if cached is not None:
+                return copy.deepcopy(cached)
+            reply = handler(conn, incoming)
+            self._retry_replies[(key, txn_number)] = copy.deepcopy(reply)
+            return reply
+        return None
+
+    def _with_cluster_time(self, doc):
+        """A replica set's reply fields: operationTime and $clusterTime signed with this
+        mock's key. Increments start at keyId * 1,000,000, so tests can tell whose time
+        a request carries."""
+        doc = dict(doc)
+        ts = Timestamp(int(time.time()),
+                       self._cluster_key * 1000000 + next(self._cluster_counter))
+        doc['operationTime'] = ts
+        doc['$clusterTime'] = {
+            'clusterTime': ts,
+            'signature': {'hash': Binary(hashlib.sha1(b'%d:%d:%d' % (
+                self._cluster_key, ts.time, ts.inc)).digest()), 'keyId': Int64(self._cluster_key)},
+        }
+        return doc
 
     # ---- control commands -----------------------------------------------------------------
 
@@ -2494,6 +2599,9 @@ def main(argv=None):
                              "(noop,zlib[,snappy,zstd if installed]); '' = none")
     parser.add_argument('--tls-cert-key-file', help='PEM with certificate and key: serve TLS')
     parser.add_argument('--verbose', action='store_true', help='log connections to stderr')
+    parser.add_argument('--cluster-time-key', type=int,
+                        help='answer like a replica set: operationTime and $clusterTime signed '
+                             'with this keyId; a $clusterTime with another keyId is refused')
     args = parser.parse_args(argv)
 
     upstream = MockUpstream(
@@ -2501,7 +2609,8 @@ def main(argv=None):
         max_wire_version=args.max_wire_version, min_wire_version=args.min_wire_version,
         record_file=args.record_file, users=_parse_users(args.user),
         compressors=[c for c in args.compressors.split(',') if c],
-        tls_cert_key_file=args.tls_cert_key_file, verbose=args.verbose)
+        tls_cert_key_file=args.tls_cert_key_file, verbose=args.verbose,
+        cluster_time_key=args.cluster_time_key)
 
     done = threading.Event()
 

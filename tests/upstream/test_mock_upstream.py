@@ -861,6 +861,65 @@ class InProcessTest(unittest.TestCase):
             self.assertIn(key, via_cmd)
 
 
+class SessionsTest(unittest.TestCase):
+    """Minimal server-side sessions: retryable writes, transactions, signed cluster time."""
+
+    def setUp(self):
+        self.up = MockUpstream(name='sessions', cluster_time_key=7).start()
+        self.raw = RawConn(self.up.port)
+        self.lsid = {'id': bson.Binary(os.urandom(16), 4)}
+
+    def tearDown(self):
+        self.raw.close()
+        self.up.stop()
+
+    def count(self):
+        return self.up.client().t.c.count_documents({})
+
+    def test_retryable_write_runs_once(self):
+        insert = {'insert': 'c', 'documents': [{'_id': 1}], 'lsid': self.lsid,
+                  'txnNumber': Int64(1), '$db': 't'}
+        self.assertEqual(self.raw.command(insert)['n'], 1)
+        self.assertEqual(self.raw.command(insert)['n'], 1)  # the retry: same reply, no error
+        self.assertEqual(self.count(), 1)
+
+    def test_close_after_runs_the_command_then_drops_the_reply(self):
+        self.up.add_fault('insert', 'close_after')
+        self.raw.op_msg({'insert': 'c', 'documents': [{'_id': 1}], '$db': 't'})
+        with self.assertRaises((ConnectionError, OSError)):
+            self.raw.read()
+        self.assertEqual(self.count(), 1)
+
+    def txn(self, body, number, start=False):
+        body = dict(body, lsid=self.lsid, txnNumber=Int64(number), autocommit=False)
+        if start:
+            body['startTransaction'] = True
+        return self.raw.command(body)
+
+    def test_transaction_commit_and_abort(self):
+        self.txn({'insert': 'c', 'documents': [{'_id': 1}], '$db': 't'}, 1, start=True)
+        self.txn({'insert': 'c', 'documents': [{'_id': 2}], '$db': 't'}, 1)
+        self.assertEqual(self.count(), 0)  # buffered until commit
+        self.assertEqual(self.txn({'commitTransaction': 1, '$db': 'admin'}, 1)['ok'], 1.0)
+        self.assertEqual(self.count(), 2)
+        self.txn({'insert': 'c', 'documents': [{'_id': 3}], '$db': 't'}, 2, start=True)
+        self.assertEqual(self.txn({'abortTransaction': 1, '$db': 'admin'}, 2)['ok'], 1.0)
+        self.assertEqual(self.count(), 2)
+        reply = self.txn({'abortTransaction': 1, '$db': 'admin'}, 2)
+        self.assertEqual(reply['codeName'], 'NoSuchTransaction')
+
+    def test_cluster_time_signed_and_checked(self):
+        reply = self.raw.command({'ping': 1, '$db': 'admin'})
+        self.assertEqual(reply['$clusterTime']['signature']['keyId'], 7)
+        self.assertGreaterEqual(reply['operationTime'].inc, 7000000)
+        ok = self.raw.command({'ping': 1, '$db': 'admin', '$clusterTime': reply['$clusterTime']})
+        self.assertEqual(ok['ok'], 1.0)
+        foreign = dict(reply['$clusterTime'], signature={'hash': bson.Binary(b'x' * 20),
+                                                         'keyId': Int64(8)})
+        refused = self.raw.command({'ping': 1, '$db': 'admin', '$clusterTime': foreign})
+        self.assertEqual(refused['codeName'], 'KeyNotFound')
+
+
 class ProtocolVariantsTest(unittest.TestCase):
     def test_legacy_wire_version_accepts_op_query_commands(self):
         with MockUpstream(name='old', max_wire_version=9) as up:
