@@ -210,6 +210,17 @@ Response configuration(const AdminState& state) {
                                 {"cache_file", optionalText(c.registry.cacheFile)},
                                 {"change_streams", c.registry.changeStreams},
                                 {"assignment", config::toString(c.registry.assignment)}}},
+      {"compression", [&] {
+         json::array names;
+         for (const std::string& name : c.compression) names.emplace_back(name);
+         return names;
+       }()},
+      {"tls", json::object{{"enabled", c.listenTls.enabled},
+                           {"certificate_file", optionalText(c.listenTls.certificateFile)},
+                           {"key_file", optionalText(c.listenTls.keyFile)},
+                           {"ca_file", optionalText(c.listenTls.caFile)},
+                           {"require_client_certificate", c.listenTls.requireClientCertificate},
+                           {"handshake_timeout_ms", c.listenTls.handshakeTimeoutMs}}},
       {"admin", json::object{{"listen", c.admin.enabled ? json::value(c.admin.listen.toString()) : json::value("off")},
                              {"token", c.admin.token.empty() ? json::value(nullptr) : json::value(kRedacted)},
                              {"port_file", optionalText(c.admin.portFile)}}},

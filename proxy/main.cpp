@@ -8,6 +8,7 @@
 
 #include "config/proxy_config.h"
 #include "proxy/server.h"
+#include "proxy/tls.h"
 
 namespace {
 
@@ -60,6 +61,15 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "  %s\n", config::formatProblem(problem).c_str());
     }
     return 2;
+  }
+  if (loaded.config.checkConfigOnly && loaded.config.listenTls.enabled) {
+    // Load the certificate and key as a start would: a key that does not match its
+    // certificate is a configuration problem too.
+    std::string error;
+    if (!proxy::makeListenTlsContext(loaded.config.listenTls, error)) {
+      std::fprintf(stderr, "mongogate: invalid configuration:\n  tls: %s\n", error.c_str());
+      return 2;
+    }
   }
   if (loaded.config.checkConfigOnly) {
     std::puts("configuration OK");

@@ -266,6 +266,20 @@ class ClientTlsTest(E2ETestCase, NodeRunner):
         client[DB].mtls.insert_one({"_id": "with-cert"})
         self.assertEqual(self.upstream.find_all(DB, "mtls"), [{"_id": "with-cert"}])
 
+    def test_a_key_that_does_not_match_is_refused(self) -> None:
+        certs_dir = Path(self.certs["ca.pem"]).parent
+        config = self.workdir / "bad-key.yaml"
+        harness.write_yaml_config(config, self.config({"enabled": True, "certificate_file": self.certs["server.pem"],
+                                                       "key_file": str(certs_dir / "client.key")}))
+        binary = str(harness.find_mongogate_binary())
+        env = dict(os.environ, MONGODB_URI=f"{self.upstream.uri}{DB}")
+        for extra in (["--check-config"], ["--listen", "127.0.0.1:0", "--admin-listen", "off"]):
+            with self.subTest(args=extra):
+                result = subprocess.run([binary, "--config", str(config), *extra], env=env, capture_output=True,
+                                        text=True, timeout=30, stdin=subprocess.DEVNULL)
+                self.assertEqual(result.returncode, 2, result.stdout + result.stderr)
+                self.assertRegex(result.stderr, r"client\.key: .*(mismatch|does not match)")
+
     def test_node_mongoose_and_mongosh_over_tls(self) -> None:
         ca = self.certs["ca.pem"]
         uri = self.proxy.uri("", tls="true", tlsCAFile=ca)
@@ -276,9 +290,15 @@ class ClientTlsTest(E2ETestCase, NodeRunner):
         self.run_node([self.mongosh(), self.proxy.uri(DB), "--tls", "--tlsCAFile", ca, "--quiet", "--norc",
                        "--file", "crud_mongosh.js"], self.proxy.uri(DB), "mongosh_tls")
         self.assertEqual(len(self.upstream.find_all(DB, "mongosh_tls")), 16)
-        # With a client certificate, where one is required.
-        mtls_uri = self.mtls.uri("", tls="true", tlsCAFile=ca, tlsCertificateKeyFile=self.certs["client-bundle.pem"])
+        # Compressed inside TLS.
+        self.run_node([self.mongosh(), self.proxy.uri(DB, compressors="zlib"), "--tls", "--tlsCAFile", ca,
+                       "--quiet", "--norc", "--file", "crud_mongosh.js"], self.proxy.uri(DB), "mongosh_tls_zlib")
+        self.assertIn("compressed requests (zlib)", self.proxy.log())
+        # With a client certificate, where one is required (and snappy inside).
+        mtls_uri = self.mtls.uri("", tls="true", tlsCAFile=ca, tlsCertificateKeyFile=self.certs["client-bundle.pem"],
+                                 compressors="snappy")
         self.assertEqual(self.run_node([self.node(), "client_side.mjs"], mtls_uri, "node_mtls")["count"], 24)
+        self.assertIn("compressed requests (snappy)", self.mtls.log())
 
 
 # --------------------------------------------------------------------------------------

@@ -192,6 +192,8 @@ TEST(AdminHandlersTest, ConfigHasNoSecrets) {
             "mongodb://app:****@db1:27017,db2:27018/main_db?tlsCertificateKeyFilePassword=****&appName=pos");
   EXPECT_TRUE(body.at("upstreams").at("masteradmin").at("same_as_main").as_bool());
   EXPECT_EQ(body.at("registry").at("source").as_string(), "upstream");
+  EXPECT_EQ(body.at("compression").as_array().size(), 3u);
+  EXPECT_FALSE(body.at("tls").at("enabled").as_bool());
 }
 
 TEST(AdminHandlersTest, ConfigShowsAnUnsetTokenAsNull) {
