@@ -343,6 +343,41 @@ class LoadBalancedTest(E2ETestCase, NodeRunner):
 
 
 # --------------------------------------------------------------------------------------
+# hello advertises only what every upstream offers (SPEC §6: the weakest upstream).
+
+class WeakestUpstreamTest(E2ETestCase):
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.a = cls.start_upstream("A")
+        cls.b = cls.start_upstream("B", max_wire_version=17, extra_args=["--no-sessions"])
+        cls.proxy = cls.start_configured_proxy({
+            "upstreams": {"main": {"uri": f"{cls.a.uri}{DB}"}, "masteradmin": {"uri": f"{cls.b.uri}masteradmin"}},
+        }, name="weakest")
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.require_proxy()
+
+    def test_no_sessions_upstream_means_no_sessions_advertised(self) -> None:
+        def hello() -> dict:
+            with WireConnection(self.proxy.port) as conn:
+                return conn.command({"hello": 1})
+        wait_until(lambda: hello()["maxWireVersion"] == 17, timeout=10)
+        self.assertNotIn("logicalSessionTimeoutMinutes", hello())
+        # So drivers send no lsid and make no write retryable.
+        client = MongoClient(self.proxy.uri(DB), serverSelectionTimeoutMS=10000)
+        self.addCleanup(client.close)
+        self.a.clear_recorded()
+        client[DB].nosessions.insert_one({"_id": 1})
+        inserts = commands_named(self.a.recorded(), "insert", collection="nosessions")
+        self.assertEqual(len(inserts), 1)
+        self.assertNotIn("lsid", inserts[0]["body"])
+        self.assertNotIn("txnNumber", inserts[0]["body"])
+
+
+# --------------------------------------------------------------------------------------
 # Sessions, causal consistency, retryable writes and transactions over two clusters.
 
 MAIN_DB = "main_db"

@@ -597,7 +597,7 @@ class MockUpstream(object):
 
     def __init__(self, name='mock', host='127.0.0.1', port=0, max_wire_version=21,
                  min_wire_version=0, record_file=None, users=None, compressors=('zlib',),
-                 tls_cert_key_file=None, verbose=False, cluster_time_key=None):
+                 tls_cert_key_file=None, verbose=False, cluster_time_key=None, sessions=True):
         self.name = name
         self.host = host
         self._requested_port = int(port or 0)
@@ -615,6 +615,7 @@ class MockUpstream(object):
         self._transactions = {}
         self._committed = {}
         self._cluster_key = int(cluster_time_key) if cluster_time_key else None
+        self._sessions = bool(sessions)  # False: hello has no logicalSessionTimeoutMinutes
         self._cluster_counter = itertools.count(1)
 
         self._lock = threading.RLock()          # guards mongomock, cursors, catalog metadata
@@ -1217,12 +1218,13 @@ class MockUpstream(object):
             'maxMessageSizeBytes': MAX_MESSAGE_SIZE,
             'maxWriteBatchSize': MAX_WRITE_BATCH_SIZE,
             'localTime': datetime.datetime.utcnow(),
-            'logicalSessionTimeoutMinutes': 30,
             'connectionId': conn.id,
             'minWireVersion': self.min_wire_version,
             'maxWireVersion': self.max_wire_version,
             'readOnly': False,
         })
+        if self._sessions:
+            doc['logicalSessionTimeoutMinutes'] = 30
         wanted = body.get('compression')
         if isinstance(wanted, list) and self._compressors:
             agreed = [c for c in wanted if c in self._compressors]
@@ -2602,6 +2604,9 @@ def main(argv=None):
     parser.add_argument('--cluster-time-key', type=int,
                         help='answer like a replica set: operationTime and $clusterTime signed '
                              'with this keyId; a $clusterTime with another keyId is refused')
+    parser.add_argument('--no-sessions', action='store_true',
+                        help='like a server without logical sessions: hello has no '
+                             'logicalSessionTimeoutMinutes')
     args = parser.parse_args(argv)
 
     upstream = MockUpstream(
@@ -2610,7 +2615,7 @@ def main(argv=None):
         record_file=args.record_file, users=_parse_users(args.user),
         compressors=[c for c in args.compressors.split(',') if c],
         tls_cert_key_file=args.tls_cert_key_file, verbose=args.verbose,
-        cluster_time_key=args.cluster_time_key)
+        cluster_time_key=args.cluster_time_key, sessions=not args.no_sessions)
 
     done = threading.Event()
 
