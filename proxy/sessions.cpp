@@ -72,9 +72,11 @@ bool readSessionFacts(wire::Bytes body, SessionFacts& out) {
       out.startTransaction = bson_iter_as_bool(&it);
     } else if (key == "$clusterTime") {
       out.hasClusterTime = true;
+      out.clusterTime = documentOf(it);
     } else if (key == "readConcern" && BSON_ITER_HOLDS_DOCUMENT(&it)) {
       bson_iter_t inner;
       out.hasAfterClusterTime = bson_iter_recurse(&it, &inner) && bson_iter_find(&inner, "afterClusterTime");
+      if (out.hasAfterClusterTime && BSON_ITER_HOLDS_TIMESTAMP(&inner)) out.afterClusterTime = timestampOf(inner);
     }
   }
   return it.err_off == 0;
@@ -185,6 +187,14 @@ bool SessionTable::clusterTime(std::size_t deployment, std::vector<std::uint8_t>
   return true;
 }
 
+bool SessionTable::isClusterTimeOf(std::size_t deployment, wire::Bytes document) const {
+  if (deployment >= clocks_.size()) return false;
+  const DeploymentClock& clock = *clocks_[deployment];
+  std::lock_guard lock(clock.mutex);
+  return !clock.document.empty() && clock.document.size() == document.size() &&
+         std::memcmp(clock.document.data(), document.data(), document.size()) == 0;
+}
+
 std::size_t SessionTable::size() const {
   std::size_t total = 0;
   for (const Shard& shard : shards_) {
@@ -197,10 +207,14 @@ std::size_t SessionTable::size() const {
 bool rewriteCausalFields(const SessionTable& table, const SessionFacts& facts, std::size_t deployment,
                          wire::Bytes body, std::vector<std::uint8_t>& out) {
   if (!facts.hasClusterTime && !facts.hasAfterClusterTime) return false;
-  std::vector<std::uint8_t> clusterTime;
-  const bool haveClusterTime = facts.hasClusterTime && table.clusterTime(deployment, clusterTime);
+  // The common case: a client working with one deployment already sends its times.
   std::optional<ClusterTimestamp> operationTime;
   if (facts.hasAfterClusterTime && facts.key) operationTime = table.operationTime(*facts.key, deployment);
+  const bool clusterTimeFits = !facts.hasClusterTime || table.isClusterTimeOf(deployment, facts.clusterTime);
+  const bool afterFits = !facts.hasAfterClusterTime || (operationTime && *operationTime == facts.afterClusterTime);
+  if (clusterTimeFits && afterFits) return false;
+  std::vector<std::uint8_t> clusterTime;
+  const bool haveClusterTime = facts.hasClusterTime && table.clusterTime(deployment, clusterTime);
 
   bson_iter_t it;
   if (!iterInit(it, body)) return false;

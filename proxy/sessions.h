@@ -42,6 +42,8 @@ struct SessionFacts {
   bool startTransaction = false;
   bool hasClusterTime = false;    // top-level $clusterTime
   bool hasAfterClusterTime = false;  // readConcern.afterClusterTime
+  wire::Bytes clusterTime;        // the $clusterTime document
+  std::uint64_t afterClusterTime = 0;  // seconds << 32 | increment
 };
 
 // Reads the facts above from a command body (top level and readConcern only).
@@ -82,6 +84,8 @@ class SessionTable {
   void noteClusterTime(std::size_t deployment, wire::Bytes clusterTimeDocument);
   // Copies the deployment's last $clusterTime document into `out`; false when none.
   bool clusterTime(std::size_t deployment, std::vector<std::uint8_t>& out) const;
+  // True when `document` is the deployment's last $clusterTime, byte for byte.
+  bool isClusterTimeOf(std::size_t deployment, wire::Bytes document) const;
 
   std::size_t size() const;  // live entries (tests, metrics)
 

@@ -187,6 +187,22 @@ TEST(SessionsTest, ForeignClusterTimeIsReplacedOrRemoved) {
   EXPECT_EQ(keyIdIn(out), 2);
   EXPECT_EQ(afterClusterTimeIncrement(out), 2'000'003u);
 
+  // A body that already carries the target's own times is left alone.
+  bson_t own = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&own, "find", "c");
+  appendLsid(&own, "lsid", 0x11);
+  appendClusterTime(&own, 100, 2'000'003, 2);
+  bson_t rc;
+  BSON_APPEND_DOCUMENT_BEGIN(&own, "readConcern", &rc);
+  bson_append_timestamp(&rc, "afterClusterTime", -1, 100, 2'000'003);
+  bson_append_document_end(&own, &rc);
+  const Bytes ownBody = bytesOf(&own);
+  SessionFacts ownFacts;
+  ASSERT_TRUE(readSessionFacts(ownBody, ownFacts));
+  out.clear();
+  EXPECT_FALSE(rewriteCausalFields(table, ownFacts, 1, ownBody, out));
+  EXPECT_TRUE(rewriteCausalFields(table, ownFacts, 0, ownBody, out));  // but not for deployment 0
+
   // A body without causal fields is left alone.
   bson_t plain = BSON_INITIALIZER;
   BSON_APPEND_INT32(&plain, "ping", 1);
