@@ -299,6 +299,16 @@ std::string Metrics::render(const GaugeValues& gauges) const {
       case MetricId::kRegistryStores:
         w.sample(metric.name, {}, gauges.registryStores);
         break;
+      case MetricId::kConfigReloads:
+        w.sample(metric.name, {{"result", "applied"}}, gauges.reloadsApplied);
+        w.sample(metric.name, {{"result", "refused"}}, gauges.reloadsRefused);
+        break;
+      case MetricId::kConfigGeneration:
+        w.sample(metric.name, {}, gauges.configGeneration);
+        break;
+      case MetricId::kConfigLastReloadSuccess:
+        w.sample(metric.name, {}, gauges.lastReloadSuccessUnix);
+        break;
     }
   }
   return out;

@@ -43,7 +43,13 @@ enum class MetricType { kCounter, kGauge, kHistogram };
   X(kBytesOut, "mongogate_bytes_out_total", kCounter, "", "Bytes written to clients")                        \
   X(kStoresPerDatabase, "mongogate_stores_per_database", kGauge, "database",                                  \
     "Stores in the registry by physical database")                                                           \
-  X(kRegistryStores, "mongogate_registry_stores", kGauge, "", "Stores in the current registry snapshot")
+  X(kRegistryStores, "mongogate_registry_stores", kGauge, "", "Stores in the current registry snapshot")        \
+  X(kConfigReloads, "mongogate_config_reloads_total", kCounter, "result",                                     \
+    "Configuration reloads (SIGHUP, POST /v1/reload) by result: applied or refused")                          \
+  X(kConfigGeneration, "mongogate_config_generation", kGauge, "",                                             \
+    "Generation of the configuration in use: 1 as started, one more per applied reload")                     \
+  X(kConfigLastReloadSuccess, "mongogate_config_last_reload_success_timestamp_seconds", kGauge, "",           \
+    "Unix time of the last applied reload (of the start while none was applied)")
 
 enum class MetricId {
 #define MONGOGATE_METRIC_ID(id, name, type, labels, help) id,
@@ -84,7 +90,8 @@ inline constexpr std::string_view kDatabaseLabels[] = {"main", "masteradmin", "s
 inline constexpr std::size_t kDatabaseClassCount = std::size(kDatabaseLabels);
 
 enum class RequestResult : std::uint8_t {
-  kOk,                   // forwarded (or answered locally) and replied; the reply may hold ok: 0
+  kOk,                   // forwarded (or answered locally) and replied with ok: 1
+  kCommandError,         // forwarded and replied, but the upstream's reply said ok: 0
   kRefused,              // mongogate answered with an error instead of forwarding
   kClientError,          // malformed or unsupported request
   kPoolTimeout,
@@ -92,7 +99,7 @@ enum class RequestResult : std::uint8_t {
   kUpstreamError,        // the upstream failed during the exchange
   kClientGone,           // the client's socket failed while replying
 };
-inline constexpr std::string_view kResultLabels[] = {"ok",          "refused",         "client_error", "pool_timeout",
+inline constexpr std::string_view kResultLabels[] = {"ok",          "command_error", "refused",         "client_error", "pool_timeout",
                                                      "upstream_unavailable", "upstream_error", "client_gone"};
 inline constexpr std::size_t kResultCount = std::size(kResultLabels);
 
@@ -165,6 +172,10 @@ struct GaugeValues {
   std::vector<Pool> pools;
   std::vector<std::pair<std::string, std::uint64_t>> storesPerDatabase;  // physical database → stores
   std::uint64_t registryStores = 0;
+  std::uint64_t reloadsApplied = 0;
+  std::uint64_t reloadsRefused = 0;
+  std::uint64_t configGeneration = 1;
+  std::int64_t lastReloadSuccessUnix = 0;
 };
 
 class Metrics {

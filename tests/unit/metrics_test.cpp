@@ -143,6 +143,9 @@ TEST(MetricsTableTest, DeclaresTheMetricsTheAdminPortPromises) {
       {"mongogate_bytes_out_total", MetricType::kCounter},
       {"mongogate_stores_per_database", MetricType::kGauge},
       {"mongogate_registry_stores", MetricType::kGauge},
+      {"mongogate_config_reloads_total", MetricType::kCounter},
+      {"mongogate_config_generation", MetricType::kGauge},
+      {"mongogate_config_last_reload_success_timestamp_seconds", MetricType::kGauge},
   };
   for (const auto& [name, type] : expected) {
     const MetricInfo* found = nullptr;
