@@ -275,6 +275,7 @@ std::string parseNewStore(const std::string& text, NewStore& out) {
     if (key == "prefix" || key == "name" || key == "storeId") {
       if (!field.is_string()) return std::string(key) + ": expected a string";
       std::string text(field.as_string());
+      if (text.find('\0') != std::string::npos) return std::string(key) + ": cannot contain a NUL character";
       if (key == "prefix") {
         if (!validPrefix(text)) return "prefix: expected 1 to 64 ASCII letters or digits, got '" + text + "'";
         out.prefix = std::move(text);

@@ -79,6 +79,8 @@ awaitable<void> Server::drainAndStop(tcp::acceptor& acceptor) {
 
 int Server::run() {
   std::signal(SIGPIPE, SIG_IGN);
+  // A SIGHUP before the reload handler is installed must not end the process.
+  std::signal(SIGHUP, SIG_IGN);
   error_code ec;
   const auto address = asio::ip::make_address(config_.listen.host, ec);
   if (ec) {
