@@ -29,6 +29,8 @@ enum class MetricType { kCounter, kGauge, kHistogram };
     "Client requests by command, logical database class, upstream and result")                               \
   X(kRequestDuration, "mongogate_request_duration_seconds", kHistogram, "command",                            \
     "Time from a complete client request to the end of its reply")                                           \
+  X(kPhysicalDatabaseRequests, "mongogate_physical_database_requests_total", kCounter, "database",            \
+    "Routed client requests by the physical database they went to: the main database, a store database, other") \
   X(kClientConnections, "mongogate_client_connections", kGauge, "", "Open client connections")               \
   X(kUpstreamConnections, "mongogate_upstream_connections", kGauge, "upstream,state",                        \
     "Pooled upstream connections (all workers) by state: idle or busy")                                      \
@@ -108,6 +110,12 @@ inline constexpr std::string_view kRefusalLabels[] = {"routing", "registry_not_l
                                                       "unsupported_op_query", "bad_frame"};
 inline constexpr std::size_t kRefusalCount = std::size(kRefusalLabels);
 
+// Physical database label indexes: 0 the main database, N store database N (up to
+// routing.store_databases.count's maximum), then "other". Names come at scrape time.
+inline constexpr std::size_t kMaxStoreDatabases = 1000;
+inline constexpr std::size_t kPhysicalDatabaseOther = kMaxStoreDatabases + 1;
+inline constexpr std::size_t kPhysicalDatabaseLabels = kMaxStoreDatabases + 2;
+
 // Histogram bucket upper bounds in seconds (the +Inf bucket is implicit).
 inline constexpr double kLatencyBuckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                              0.1,    0.25,  0.5,    1,     2.5,  5,     10};
@@ -139,6 +147,10 @@ class alignas(64) MetricsShard {
   void recordPoolTimeout(std::size_t pool);
   void recordRefusal(RefusalReason reason) { bump(refusals_[static_cast<std::size_t>(reason)], 1); }
   void recordAuthFailure() { bump(authFailures_, 1); }
+  // database: a physical database label index (kPhysicalDatabaseOther when out of range).
+  void recordPhysicalDatabase(std::size_t database) {
+    bump(physicalDatabases_[database < kPhysicalDatabaseLabels ? database : kPhysicalDatabaseOther], 1);
+  }
 
  private:
   friend class Metrics;
@@ -155,6 +167,7 @@ class alignas(64) MetricsShard {
   std::vector<std::atomic<std::uint64_t>> poolTimeouts_;
   std::array<std::atomic<std::uint64_t>, kRefusalCount> refusals_{};
   std::atomic<std::uint64_t> authFailures_{0};
+  std::array<std::atomic<std::uint64_t>, kPhysicalDatabaseLabels> physicalDatabases_{};
   std::atomic<std::uint64_t> bytesIn_{0};
   std::atomic<std::uint64_t> bytesOut_{0};
 };
@@ -172,6 +185,9 @@ struct GaugeValues {
   std::vector<Pool> pools;
   std::vector<std::pair<std::string, std::uint64_t>> storesPerDatabase;  // physical database → stores
   std::uint64_t registryStores = 0;
+  // Physical database label values by index (see kPhysicalDatabaseLabels): [0] the main
+  // database, [N] store database N; indexes past the end render as "other".
+  std::vector<std::string> physicalDatabases;
   std::uint64_t reloadsApplied = 0;
   std::uint64_t reloadsRefused = 0;
   std::uint64_t configGeneration = 1;

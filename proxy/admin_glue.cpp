@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <condition_variable>
 #include <mutex>
 
@@ -196,6 +197,14 @@ std::string ProxyAdminState::metricsText() const {
   const admin::RegistryView view = registry();
   for (const admin::DatabaseRow& row : view.databases) gauges.storesPerDatabase.emplace_back(row.database, row.stores);
   gauges.registryStores = view.stores.size();
+  {
+    const std::shared_ptr<const RuntimeConfig> runtime = shared_.runtime.current();
+    const router::RoutingConfig& routing = runtime->config.routing;
+    gauges.physicalDatabases.push_back(routing.mainDatabase);
+    for (std::int32_t id = 1; id <= routing.databaseCount; ++id) {
+      gauges.physicalDatabases.push_back(routing.physicalStoreDatabase(id));
+    }
+  }
   const admin::ReloadStatus reload = reloader_.status();
   gauges.reloadsApplied = reload.applied;
   gauges.reloadsRefused = reload.refused;
@@ -262,6 +271,25 @@ std::size_t upstreamLabelOf(const SharedState& shared, const router::RoutedComma
   return shared.metrics->upstreamIndex(route.upstream);
 }
 
+std::size_t physicalDatabaseLabelOf(const router::RoutingConfig& routing, const router::RoutedCommand& route) {
+  if (route.replyHandling != router::ReplyHandling::kForward) return admin::kPhysicalDatabaseOther;
+  const std::string_view database =
+      route.mappings.empty() ? std::string_view(route.logicalDatabase) : route.mappings.front().physicalDatabase;
+  if (database == routing.mainDatabase) return 0;
+  const std::string_view prefix = routing.databasePrefix;
+  if (database.size() > prefix.size() + 1 && database.starts_with(prefix) && database[prefix.size()] == '_') {
+    std::size_t id = 0;
+    const char* first = database.data() + prefix.size() + 1;
+    const char* last = database.data() + database.size();
+    auto [end, ec] = std::from_chars(first, last, id);
+    if (ec == std::errc() && end == last && *first != '0' && id >= 1 &&
+        id <= static_cast<std::size_t>(routing.databaseCount)) {
+      return id;
+    }
+  }
+  return admin::kPhysicalDatabaseOther;
+}
+
 admin::RequestResult requestResultOf(SessionStatus status, const RequestLabels& labels) {
   if (status == SessionStatus::kOk && labels.commandError) return admin::RequestResult::kCommandError;
   return resultOf(status);
@@ -276,6 +304,9 @@ std::chrono::nanoseconds recordRequest(Worker& worker, const RequestLabels& labe
   shard.recordRequest(labels.command, labels.database, upstream, requestResultOf(status, labels),
                       static_cast<std::uint64_t>(std::max<std::int64_t>(duration, 0)));
   if (bytesIn > 0) shard.addBytesIn(static_cast<std::uint64_t>(bytesIn));
+  if (labels.route && !labels.route->refusal) {
+    shard.recordPhysicalDatabase(physicalDatabaseLabelOf(worker.runtime().current()->config.routing, *labels.route));
+  }
   switch (status) {
     case SessionStatus::kRefused: shard.recordRefusal(admin::RefusalReason::kRouting); break;
     case SessionStatus::kLegacyOpcode: shard.recordRefusal(admin::RefusalReason::kLegacyOpcode); break;

@@ -73,6 +73,8 @@ RequestLabels requestLabels(const router::RoutingConfig& routing, std::string_vi
 // The upstream label of a routed command ("fan_out" when it is split).
 std::size_t upstreamLabelOf(const SharedState& shared, const router::RoutedCommand& route);
 
+// The physical database label index of a routed request (admin::kPhysicalDatabaseLabels).
+std::size_t physicalDatabaseLabelOf(const router::RoutingConfig& routing, const router::RoutedCommand& route);
 // The result label of a request that ended with `status`.
 admin::RequestResult requestResultOf(SessionStatus status, const RequestLabels& labels);
 // One client request finished with `status`; `bytesIn` is its message length. Returns

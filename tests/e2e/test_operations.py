@@ -359,6 +359,21 @@ class LoggingAndResultsTest(E2ETestCase):
         self.assertEqual(metric(after, "mongogate_requests_total", result="ok", **labels)
                          - metric(before, "mongogate_requests_total", result="ok", **labels), 1)
 
+    def test_requests_are_counted_by_physical_database(self):
+        before = scrape(self.proxy)
+        client = client_for(self.proxy.port)
+        try:
+            for _ in range(3):
+                list(client["store_abc"].orders.find({}))   # rule 3: pos_db_2
+            client[MAIN_DB].abc_orders.insert_one({"n": 1})  # rule 2: pos_db_2 too
+            client[MAIN_DB].shared.insert_one({"n": 1})      # main database
+        finally:
+            client.close()
+        after = scrape(self.proxy)
+        name = "mongogate_physical_database_requests_total"
+        self.assertEqual(metric(after, name, database="pos_db_2") - metric(before, name, database="pos_db_2"), 4)
+        self.assertEqual(metric(after, name, database=MAIN_DB) - metric(before, name, database=MAIN_DB), 1)
+
     def test_refused_rewrites_are_counted(self):
         before = scrape(self.proxy)
         with WireConnection(self.proxy.port) as conn:
