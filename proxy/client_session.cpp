@@ -305,9 +305,9 @@ class ClientSession {
     if (name == "insert" && firstStringValue(message.body) == routing.registryCollection &&
         databaseOf(message.body) == routing.mainDatabase) {
       std::lock_guard lock(shared_.assignmentMutex);
-      route_ = router::routeCommand(routing, *snapshot, shared_.assignment, message);
+      router::routeCommand(routing, *snapshot, shared_.assignment, message, route_);
     } else {
-      route_ = router::routeCommand(routing, *snapshot, unusedAssignment_, message);
+      router::routeCommand(routing, *snapshot, unusedAssignment_, message, route_);
     }
     labels_.route = &route_;
     if (!router::knowsCommandNamespaces(name)) noteUnknownCommand(name);
