@@ -30,14 +30,16 @@ bool sameUpstreams(const ProxyConfig& a, const ProxyConfig& b) {
 const RestartOnly kRestartOnly[] = {
     {"listen", [](const ProxyConfig& a, const ProxyConfig& b) { return a.listen.toString() != b.listen.toString(); },
      [](const ProxyConfig& a, ProxyConfig& b) { b.listen = a.listen; }},
-    {"listen_tls",
+    {"tls",
      [](const ProxyConfig& a, const ProxyConfig& b) {
        const config::ListenTlsConfig& x = a.listenTls;
        const config::ListenTlsConfig& y = b.listenTls;
        return x.enabled != y.enabled || x.certificateFile != y.certificateFile || x.keyFile != y.keyFile ||
-              x.caFile != y.caFile || x.requireClientCertificate != y.requireClientCertificate;
+              x.caFile != y.caFile || x.requireClientCertificate != y.requireClientCertificate ||
+              x.handshakeTimeoutMs != y.handshakeTimeoutMs;
      },
      [](const ProxyConfig& a, ProxyConfig& b) { b.listenTls = a.listenTls; }},
+    MONGOGATE_SAME_FIELD("compression", compression),
     MONGOGATE_SAME_FIELD("threads", threads),
     MONGOGATE_SAME_FIELD("port_file", portFile),
     MONGOGATE_SAME_FIELD("max_message_size", maxMessageSize),
