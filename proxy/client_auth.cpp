@@ -262,6 +262,12 @@ std::optional<std::vector<std::uint8_t>> ClientAuth::startLocal(const SaslReques
   server_.emplace(mechanism);
   const auth::UserStore& users = *pendingUsers_;
   const std::string& database = pendingDatabase_;
+  if (const auth::UserRecord* record = users.find(database, pendingUser_); record && !record->credentials(mechanism)) {
+    // As mongod: a user without keys for this mechanism fails at once (a driver that
+    // speculated with SCRAM-SHA-256 then negotiates SCRAM-SHA-1 from saslSupportedMechs).
+    fail("the user has no " + std::string(auth::mechanismName(mechanism)) + " keys");
+    return std::nullopt;
+  }
   auth::StepResult step = server_->start(request.payload, [&](std::string_view user) {
     const auth::UserRecord* record = users.find(database, user);
     return record ? record->credentials(mechanism) : std::nullopt;
