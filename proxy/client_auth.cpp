@@ -322,10 +322,10 @@ awaitable<std::optional<std::vector<std::uint8_t>>> ClientAuth::relay(wire::Byte
   }
   std::vector<std::uint8_t> frame;
   wire::appendOpMsg(frame, relayRequestId_++, 0, 0, body);
-  auto [writeError, written] = co_await asio::async_write(relay_->socket, asio::buffer(frame), nothrow);
+  auto [writeError, written] = co_await asio::async_write(relay_->stream, asio::buffer(frame), nothrow);
   (void)written;
   std::optional<UpstreamStep> step;
-  if (!writeError && co_await relay_->reader.next(relay_->socket) == ReadStatus::kOk) {
+  if (!writeError && co_await relay_->reader.next(relay_->stream) == ReadStatus::kOk) {
     auto parsed = wire::parseOpMsg(relay_->reader.frame());
     if (parsed.ok()) step = readUpstreamStep(parsed.value.body);
   }
