@@ -142,7 +142,33 @@ class NodeRunner:
 
 
 class AuthCase(E2ETestCase):
-    """Shared checks: the log holds no password."""
+    """Shared checks: the log holds no password; the Node clients' right and wrong logins."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        if DIRECT_MODE:
+            raise harness.unittest.SkipTest("about mongogate itself")
+
+    def check_node_clients(self, node: NodeRunner, right: str, wrong: str, collection: str) -> None:
+        """The Node driver and mongoose write and read with `right`, and get 18 with `wrong`;
+        mongosh runs a script with `right` and exits with Authentication failed with `wrong`."""
+        for kind in ("driver", "mongoose"):
+            with self.subTest(client=kind, collection=collection):
+                doc = node.client(self, kind, right, f"{collection}_{kind}")
+                self.assertTrue(doc["ok"], doc)
+                self.assertEqual(doc["found"], 1)
+                doc = node.client(self, kind, wrong, f"{collection}_{kind}_wrong")
+                self.assertFalse(doc["ok"], doc)
+                self.assertEqual(doc["code"], 18, doc)
+        with self.subTest(client="mongosh", collection=collection):
+            ok = node.mongosh(right, f"db.{collection}.insertOne({{a: 1}}); "
+                                     f"print(JSON.stringify({{n: db.{collection}.countDocuments({{}})}}))")
+            self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
+            self.assertRegex(ok.stdout, r'\{"n":[1-9]\d*\}')
+            bad = node.mongosh(wrong, f"db.{collection}.countDocuments({{}})")
+            self.assertNotEqual(bad.returncode, 0, bad.stdout + bad.stderr)
+            self.assertIn("Authentication failed", bad.stdout + bad.stderr)
 
     def assert_log_has_no_password(self, proxy) -> None:
         log = proxy.log()
@@ -164,8 +190,6 @@ class UsersMode(AuthCase):
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        if DIRECT_MODE:
-            raise harness.unittest.SkipTest("about mongogate itself")
         cls.upstream = cls.start_upstream("main")
         # Two stores in the same store database, so that a pipeline may join them.
         cls.upstream.command({"insert": "stores", "$db": MAIN_DB, "documents": [
@@ -381,21 +405,7 @@ class UsersMode(AuthCase):
                             authMechanism=mechanism)
             wrong = uri_for(self.proxy.port, "app", WRONG, "e2e_auth", authSource="admin",
                             authMechanism=mechanism)
-            for kind in ("driver", "mongoose"):
-                with self.subTest(client=kind, mechanism=mechanism):
-                    doc = node.client(self, kind, right, f"node_{kind}_{mechanism[-3:]}")
-                    self.assertTrue(doc["ok"], doc)
-                    self.assertEqual(doc["found"], 1)
-                    doc = node.client(self, kind, wrong, f"node_{kind}_wrong")
-                    self.assertFalse(doc["ok"], doc)
-                    self.assertEqual(doc["code"], 18, doc)
-            with self.subTest(client="mongosh", mechanism=mechanism):
-                ok = node.mongosh(right, "db.shell.insertOne({a: 1}); print(JSON.stringify({n: db.shell.countDocuments({})}))")
-                self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
-                self.assertRegex(ok.stdout, r'\{"n":\d+\}')
-                bad = node.mongosh(wrong, "db.shell.insertOne({a: 1})")
-                self.assertNotEqual(bad.returncode, 0, bad.stdout + bad.stderr)
-                self.assertIn("Authentication failed", bad.stdout + bad.stderr)
+            self.check_node_clients(node, right, wrong, "node_" + mechanism.replace("-", "_").lower())
         self.assert_log_has_no_password(self.proxy)
 
 
@@ -415,8 +425,6 @@ class RelayMode(AuthCase):
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        if DIRECT_MODE:
-            raise harness.unittest.SkipTest("about mongogate itself")
         module = import_mock_upstream()
         module._AUTH_EXEMPT = _EveryCommand()
         cls.upstream = cls.start_inprocess_upstream("main", users={"relayuser": PASSWORDS["relayuser"]})
@@ -458,20 +466,7 @@ class RelayMode(AuthCase):
         node = NodeRunner(self.workdir)
         right = uri_for(self.proxy.port, "relayuser", PASSWORDS["relayuser"], "e2e_auth", authSource="admin")
         wrong = uri_for(self.proxy.port, "relayuser", WRONG, "e2e_auth", authSource="admin")
-        for kind in ("driver", "mongoose"):
-            with self.subTest(client=kind):
-                doc = node.client(self, kind, right, f"relay_{kind}")
-                self.assertTrue(doc["ok"], doc)
-                self.assertEqual(doc["found"], 1)
-                doc = node.client(self, kind, wrong, f"relay_{kind}_wrong")
-                self.assertFalse(doc["ok"], doc)
-                self.assertEqual(doc["code"], 18, doc)
-        with self.subTest(client="mongosh"):
-            ok = node.mongosh(right, "print(JSON.stringify({n: db.relay_shell.countDocuments({})}))")
-            self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
-            bad = node.mongosh(wrong, "db.relay_shell.countDocuments({})")
-            self.assertNotEqual(bad.returncode, 0)
-            self.assertIn("Authentication failed", bad.stdout + bad.stderr)
+        self.check_node_clients(node, right, wrong, "relay")
         self.assert_log_has_no_password(self.proxy)
 
 
@@ -483,8 +478,6 @@ class NoneMode(AuthCase):
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        if DIRECT_MODE:
-            raise harness.unittest.SkipTest("about mongogate itself")
         cls.upstream = cls.start_upstream("main")
         cls.proxy = cls.start_proxy(cls.upstream)
 
