@@ -406,6 +406,12 @@ class UsersMode(AuthCase):
             wrong = uri_for(self.proxy.port, "app", WRONG, "e2e_auth", authSource="admin",
                             authMechanism=mechanism)
             self.check_node_clients(node, right, wrong, "node_" + mechanism.replace("-", "_").lower())
+        # No authMechanism: the driver speculates with SCRAM-SHA-256, which a SHA-1-only user
+        # cannot use; it then negotiates SCRAM-SHA-1 through saslSupportedMechs.
+        doc = node.client(self, "driver", uri_for(self.proxy.port, "sha1only", PASSWORDS["sha1only"], "e2e_auth",
+                                                  authSource="admin"), "node_sha1only")
+        self.assertTrue(doc["ok"], doc)
+        self.assertEqual(doc["found"], 1)
         self.assert_log_has_no_password(self.proxy)
 
 
