@@ -11,11 +11,11 @@
 #include <vector>
 
 #include "admin/metrics.h"
-#include "auth/user_store.h"
 #include "config/proxy_config.h"
 #include "proxy/asio.h"
 #include "proxy/buffer_pool.h"
 #include "proxy/handshake.h"
+#include "proxy/runtime_config.h"
 #include "proxy/upstream_pool.h"
 #include "router/routing.h"
 #include "router/store_registry.h"
@@ -27,7 +27,11 @@ class SharedState {
  public:
   explicit SharedState(const config::ProxyConfig& c);
 
+  // As started: read restart-only settings (listen, pools, upstream URIs …) here.
   const config::ProxyConfig& config;
+  // What a reload may replace (routing, registry, log settings …): read it through the
+  // worker's RuntimeConfigReader, once per request.
+  RuntimeConfigHolder runtime;
   // Distinct upstream deployments (names whose URIs are equal share one, e.g.
   // masteradmin falling back to MONGODB_URI). Index 0 is main.
   std::vector<const config::UpstreamConfig*> deployments;
@@ -48,18 +52,6 @@ class SharedState {
   // configured upstream names, pool labels the deployments' names.
   std::unique_ptr<admin::Metrics> metrics;
 
-  // The users client authentication checks (SPEC §6). A reload swaps the whole store;
-  // a session keeps the snapshot it authenticated against.
-  // (Read once per authentication, not per request: a mutex is fine.)
-  std::shared_ptr<const auth::UserStore> users() const {
-    std::lock_guard lock(usersMutex_);
-    return users_;
-  }
-  void setUsers(std::shared_ptr<const auth::UserStore> users) {
-    std::lock_guard lock(usersMutex_);
-    users_ = std::move(users);
-  }
-
   // The deployment index of an upstream name; nullopt for an unknown name.
   std::optional<std::size_t> deploymentOf(std::string_view upstreamName) const;
   // The limits hello advertises: the weakest of every deployment that answered.
@@ -67,8 +59,6 @@ class SharedState {
 
  private:
   std::vector<std::pair<std::string, std::size_t>> names_;
-  mutable std::mutex usersMutex_;
-  std::shared_ptr<const auth::UserStore> users_;
 };
 
 // Worker threads for a configuration: config.threads, or one per core.
@@ -96,6 +86,7 @@ class Worker {
   BufferPool& buffers() { return buffers_; }
   SharedState& shared() { return shared_; }
   router::RegistryReader& registry() { return registryReader_; }
+  RuntimeConfigReader& runtime() { return runtimeReader_; }
   admin::MetricsShard& metrics() { return metrics_; }
 
  private:
@@ -104,6 +95,7 @@ class Worker {
   std::unique_ptr<asio::io_context> ioc_;
   std::vector<std::unique_ptr<UpstreamPool>> pools_;  // per deployment
   router::RegistryReader registryReader_;
+  RuntimeConfigReader runtimeReader_;
   admin::MetricsShard& metrics_;
   std::thread thread_;
 };

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import urllib.parse
@@ -413,6 +414,51 @@ class UsersMode(AuthCase):
         self.assertTrue(doc["ok"], doc)
         self.assertEqual(doc["found"], 1)
         self.assert_log_has_no_password(self.proxy)
+
+
+class UsersReload(AuthCase):
+    """SIGHUP replaces the users: new logins see the new list; a session keeps the user it
+    authenticated as until it logs out or reconnects."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.upstream = cls.start_upstream("main")
+
+    def config(self, *users: dict) -> dict:
+        return {"upstreams": {"main": {"uri": self.upstream.uri + MAIN_DB}},
+                "auth": {"mode": "users", "users": list(users)}}
+
+    def login(self, port: int, user: str, password: str) -> Optional[Exception]:
+        client = MongoClient(uri_for(port, user, password), serverSelectionTimeoutMS=5000)
+        try:
+            client["e2e_auth"]["reload"].find_one()
+            return None
+        except OperationFailure as e:
+            return e
+        finally:
+            client.close()
+
+    def test_sighup_swaps_the_users(self):
+        app = hash_password("app", PASSWORDS["app"])
+        late = hash_password("relayuser", PASSWORDS["relayuser"])
+        proxy = self.start_configured_proxy(self.config(app), name="reload")
+        self.assertIsNone(self.login(proxy.port, "app", PASSWORDS["app"]))
+        self.assert_auth_failed(self.login(proxy.port, "relayuser", PASSWORDS["relayuser"]))
+        with WireConnection(proxy.port) as kept:
+            scram = ScramClient("SCRAM-SHA-256", "app", PASSWORDS["app"])
+            start = kept.command({"saslStart": 1, "mechanism": "SCRAM-SHA-256", "payload": Binary(scram.first()),
+                                  "options": {"skipEmptyExchange": True}})
+            done = kept.command({"saslContinue": 1, "conversationId": start["conversationId"],
+                                 "payload": Binary(scram.final(bytes(start["payload"])))})
+            self.assertTrue(done["done"], done)
+            harness.write_yaml_config(self.workdir / f"{proxy.name}.yaml", self.config(late))
+            proxy.proc.send_signal(signal.SIGHUP)
+            proxy.wait_for_log(r"configuration reload \(SIGHUP\) applied", timeout=10)
+            self.assertIsNone(self.login(proxy.port, "relayuser", PASSWORDS["relayuser"]))
+            self.assert_auth_failed(self.login(proxy.port, "app", PASSWORDS["app"]))
+            self.assertEqual(kept.command({"find": "reload", "filter": {}}, "e2e_auth")["ok"], 1.0)
+        self.assert_log_has_no_password(proxy)
 
 
 # --------------------------------------------------------------------------------------
