@@ -508,6 +508,30 @@ class StaticFiles(unittest.TestCase):
             self.assertIn(test[1], copied)
 
 
+class ProbeScript(unittest.TestCase):
+    def test_a_silent_peer_fails_within_the_timeout(self):
+        with socket.socket() as listener:  # accepts (backlog) but never answers
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            env = {**os.environ, "MONGOGATE_HTTP_ADDRESS": f"127.0.0.1:{listener.getsockname()[1]}",
+                   "MONGOGATE_HTTP_TIMEOUT": "1"}
+            started = time.monotonic()
+            ran = subprocess.run([str(DOCKER / "mongogate-http"), "/healthz"], env=env,
+                                 capture_output=True, text=True, timeout=30)
+            self.assertEqual(ran.returncode, 2, ran.stdout + ran.stderr)
+            self.assertLess(time.monotonic() - started, 5)
+
+    def test_nothing_listening_fails(self):
+        with socket.socket() as unused:
+            unused.bind(("127.0.0.1", 0))
+            port = unused.getsockname()[1]
+        env = {**os.environ, "MONGOGATE_HTTP_ADDRESS": f"127.0.0.1:{port}"}
+        ran = subprocess.run([str(DOCKER / "mongogate-http"), "/healthz"], env=env,
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(ran.returncode, 2, ran.stdout + ran.stderr)
+        self.assertIn("no answer", ran.stderr)
+
+
 # --------------------------------------------------------------------------------------
 # Run-time checks: the real binary, as each file starts it.
 
@@ -640,6 +664,13 @@ class DockerImage(RunningCase):
         command = image_command(Dockerfile.exec_form(check.split("CMD", 1)[1]))
         healthy = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)
         self.assertEqual(healthy.returncode, 0, healthy.stdout + healthy.stderr)
+        # The probe tells answers apart: any non-2xx status is a failure (exit 1).
+        probe = image_command(["mongogate-http"])
+        for args, status in ((["/nope"], "404"), (["POST", "/v1/drain"], "403"), (["POST", "/healthz"], "405")):
+            with self.subTest(request=args):
+                ran = subprocess.run(probe + args, env=env, capture_output=True, text=True, timeout=30)
+                self.assertEqual(ran.returncode, 1, ran.stdout + ran.stderr)
+                self.assertTrue(ran.stdout.startswith(f"HTTP/1.1 {status} "), ran.stdout)
         code, _ = process.terminate(timeout=30)
         self.assertEqual(code, 0)
         # Once it is gone, the same healthcheck must fail.
