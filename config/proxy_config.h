@@ -32,6 +32,26 @@ struct HostPort {
   std::string toString() const;
 };
 
+// TLS towards an upstream, from its connection string (tls=true, tlsCAFile, ...).
+// Certificate and hostname verification are on unless the URI turns them off.
+struct UpstreamTlsConfig {
+  bool enabled = false;
+  std::string caFile;                  // "" = the system's trust store
+  std::string certificateKeyFile;      // client certificate and key (PEM); "" = none
+  std::string certificateKeyPassword;  // secret: never logged
+  bool allowInvalidCertificates = false;
+  bool allowInvalidHostnames = false;
+};
+
+// TLS towards clients: off by default (a sidecar listens on localhost).
+struct ListenTlsConfig {
+  bool enabled = false;
+  std::string certificateFile;         // PEM certificate chain
+  std::string keyFile;                 // PEM private key; "" = in certificateFile
+  std::string caFile;                  // verifies client certificates
+  bool requireClientCertificate = false;
+};
+
 // One upstream deployment as its connection string describes it.
 struct UpstreamConfig {
   std::string name;               // "main", "masteradmin", or a name from the file
@@ -42,6 +62,7 @@ struct UpstreamConfig {
   // Not "main", but its connection string is exactly main's (masteradmin falling back to
   // MONGODB_URI, say): the same deployment, so main's pool can serve it.
   bool sameAsMain = false;
+  UpstreamTlsConfig tls;
   std::string redactedUri() const;  // the URI with any password replaced by "****"
 };
 
@@ -74,6 +95,7 @@ struct AdminConfig {
 
 struct ProxyConfig {
   HostPort listen{"127.0.0.1", 27017};
+  ListenTlsConfig listenTls;
   UpstreamConfig main;                     // the same as upstreams[0]
   std::uint32_t threads = 0;               // 0: one per core
   std::string portFile;                    // write the bound port here once listening

@@ -111,13 +111,13 @@ void noteUnknownCommand(std::string_view name) {
 class ClientSession {
  public:
   ClientSession(tcp::socket socket, Worker& worker)
-      : socket_(std::move(socket)),
+      : stream_(std::move(socket)),
         worker_(worker),
         shared_(worker.shared()),
         reader_(worker.buffers(), worker.shared().config.maxMessageSize),
         connectionId_(worker.shared().nextConnectionId.fetch_add(1)) {
     error_code ec;
-    auto endpoint = socket_.remote_endpoint(ec);
+    auto endpoint = stream_.socket().remote_endpoint(ec);
     peer_ = ec ? std::string("unknown") : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
   }
 
@@ -125,13 +125,13 @@ class ClientSession {
     shared_.clientConnections.fetch_add(1);
     spdlog::debug("client {} (conn{}): connected", peer_, connectionId_);
     for (;;) {
-      if (reader_.releaseIfIdle()) {
+      if (reader_.releaseIfIdle() && stream_.canWaitWithoutBuffer()) {
         // Nothing buffered: wait for bytes without holding a buffer.
-        auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, nothrow);
+        auto [ec] = co_await stream_.socket().async_wait(tcp::socket::wait_read, nothrow);
         if (ec) break;
       }
       SessionStatus status = SessionStatus::kOk;
-      switch (co_await reader_.next(socket_)) {
+      switch (co_await reader_.next(stream_)) {
         case ReadStatus::kOk: {
           const auto started = std::chrono::steady_clock::now();
           labels_ = {};
@@ -162,9 +162,7 @@ class ClientSession {
       if (outcome.replyError && !co_await sendError(outcome)) break;
       if (outcome.closeClient) break;
     }
-    error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
+    stream_.close();
     shared_.clientConnections.fetch_sub(1);
     spdlog::debug("client {} (conn{}): disconnected", peer_, connectionId_);
   }
@@ -443,9 +441,9 @@ class ClientSession {
   awaitable<bool> exchangeOnce(UpstreamConnection& connection, wire::Bytes body, std::vector<std::uint8_t>& reply) {
     scratch_.clear();
     wire::appendOpMsg(scratch_, nextReplyId_++, 0, 0, body);
-    auto [writeError, written] = co_await asio::async_write(connection.socket, asio::buffer(scratch_), nothrow);
+    auto [writeError, written] = co_await asio::async_write(connection.stream, asio::buffer(scratch_), nothrow);
     (void)written;
-    if (writeError || co_await connection.reader.next(connection.socket) != ReadStatus::kOk) co_return false;
+    if (writeError || co_await connection.reader.next(connection.stream) != ReadStatus::kOk) co_return false;
     auto parsed = wire::parseOpMsg(connection.reader.frame());
     if (!parsed.ok() || parsed.value.moreToCome()) co_return false;
     reply.assign(parsed.value.body.begin(), parsed.value.body.end());
@@ -553,7 +551,7 @@ class ClientSession {
     recordPoolAcquire(worker_, shared_.deploymentOf(upstream), acquired.status, waitStarted);
     if (acquired.status != AcquireStatus::kOk) co_return acquireFailure(acquired, upstream);
     std::unique_ptr<UpstreamConnection> connection = std::move(acquired.connection);
-    auto [writeError, written] = co_await asio::async_write(connection->socket, asio::buffer(request.data(), request.size()), nothrow);
+    auto [writeError, written] = co_await asio::async_write(connection->stream, asio::buffer(request.data(), request.size()), nothrow);
     (void)written;
     if (writeError) {
       spdlog::warn("client {} (conn{}): upstream write failed: {}", peer_, connectionId_, writeError.message());
@@ -565,7 +563,7 @@ class ClientSession {
       co_return SessionStatus::kOk;
     }
     for (;;) {
-      const ReadStatus status = co_await connection->reader.next(connection->socket);
+      const ReadStatus status = co_await connection->reader.next(connection->stream);
       if (status != ReadStatus::kOk) {
         spdlog::warn("client {} (conn{}): the upstream failed before its reply was complete; closing the client connection",
                      peer_, connectionId_);
@@ -596,7 +594,7 @@ class ClientSession {
       if (!wire::compressFrame(frame, *replyCompressor_, compressed_).ok()) co_return false;
       frame = compressed_;
     }
-    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(frame.data(), frame.size()), nothrow);
+    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(frame.data(), frame.size()), nothrow);
     worker_.metrics().addBytesOut(n);
     co_return !ec;
   }
@@ -617,7 +615,7 @@ class ClientSession {
     co_return co_await writeReply(scratch_);
   }
 
-  tcp::socket socket_;
+  Stream stream_;
   Worker& worker_;
   SharedState& shared_;
   FrameReader reader_;

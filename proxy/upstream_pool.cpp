@@ -39,13 +39,13 @@ UpstreamPool::UpstreamPool(asio::io_context& ioc, const config::UpstreamConfig& 
       limits_(limits) {}
 
 bool UpstreamPool::stillUsable(UpstreamConnection& connection) const {
-  if (!connection.socket.is_open()) return false;
+  if (!connection.stream.socket().is_open()) return false;
   const auto idleFor = Clock::now() - connection.idleSince;
   if (idleFor < std::chrono::milliseconds(settings_.idleCheckMs)) return true;
   // Long idle: the server may have closed it. A peek that finds EOF, an error or
   // unsolicited bytes means this connection cannot carry a request.
   std::uint8_t byte;
-  ssize_t n = ::recv(connection.socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  ssize_t n = ::recv(connection.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
@@ -102,8 +102,7 @@ void UpstreamPool::release(std::unique_ptr<UpstreamConnection> connection) {
 }
 
 void UpstreamPool::discard(std::unique_ptr<UpstreamConnection> connection) {
-  error_code ignored;
-  connection->socket.close(ignored);
+  connection->stream.close();
   connection.reset();
   --total_;
   if (!shuttingDown_ && !waiters_.empty()) handOver(nullptr);
@@ -154,25 +153,25 @@ awaitable<AcquireResult> UpstreamPool::connectAndHandshake() {
     co_return result;
   }
   auto connection = std::make_unique<UpstreamConnection>(ioc_.get_executor(), buffers_, maxMessageSize_);
-  auto [connectError, endpoint] = co_await asio::async_connect(connection->socket, endpoints, nothrow);
+  auto [connectError, endpoint] = co_await asio::async_connect(connection->stream.socket(), endpoints, nothrow);
   if (connectError) {
     result.error = "cannot connect: " + connectError.message();
     co_return result;
   }
-  connection->socket.set_option(tcp::no_delay(true));
+  connection->stream.socket().set_option(tcp::no_delay(true));
 
   // mongogate's own hello: its metadata, never a client's.
   std::vector<std::uint8_t> body;
   std::vector<std::uint8_t> frame;
   appendUpstreamHello(body, upstream_.appName);
   wire::appendOpMsg(frame, nextHandshakeRequestId.fetch_add(1), 0, 0, body);
-  auto [writeError, written] = co_await asio::async_write(connection->socket, asio::buffer(frame), nothrow);
+  auto [writeError, written] = co_await asio::async_write(connection->stream, asio::buffer(frame), nothrow);
   (void)written;
   if (writeError) {
     result.error = "handshake failed: " + writeError.message();
     co_return result;
   }
-  ReadStatus status = co_await connection->reader.next(connection->socket);
+  ReadStatus status = co_await connection->reader.next(connection->stream);
   if (status != ReadStatus::kOk) {
     result.error = "handshake failed: no valid reply";
     co_return result;

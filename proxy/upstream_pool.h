@@ -21,14 +21,15 @@
 #include "proxy/buffer_pool.h"
 #include "proxy/frame_reader.h"
 #include "proxy/handshake.h"
+#include "proxy/stream.h"
 
 namespace mongogate::proxy {
 
 struct UpstreamConnection {
   UpstreamConnection(const asio::any_io_executor& executor, BufferPool& buffers,
                      std::int32_t maxMessageSize)
-      : socket(executor), reader(buffers, maxMessageSize) {}
-  tcp::socket socket;
+      : stream(executor), reader(buffers, maxMessageSize) {}
+  Stream stream;
   FrameReader reader;
   std::chrono::steady_clock::time_point idleSince{};
 };
