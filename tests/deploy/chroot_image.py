@@ -28,9 +28,8 @@ def stage_root(stage, root: Path, hooks: list[str]) -> None:
     suite = stage[0][1].split()[0].split(":")[1].replace("-slim", "")
     if root.exists():
         shutil.rmtree(root)
-    cmd = ["mmdebstrap", "--variant=minbase", suite, str(root), "http://deb.debian.org/debian"]
-    for hook in hooks:
-        cmd.insert(1, f"--customize-hook={hook}")
+    cmd = ["mmdebstrap", "--variant=minbase", *[f"--customize-hook={h}" for h in hooks],
+           suite, str(root), "http://deb.debian.org/debian"]
     print("+", " ".join(shlex.quote(c) for c in cmd), flush=True)
     subprocess.run(cmd, check=True)
 
