@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import re
 import shlex
@@ -646,6 +647,10 @@ class KubernetesSidecar(RunningCase):
                              "after preStop the app must still be served until SIGTERM")
 
         grace = pod_spec()["terminationGracePeriodSeconds"]
+        status, body = http_get(POD_IP, admin_port, "/v1/config")
+        self.assertEqual(status, 200)
+        self.assertGreaterEqual(grace, json.loads(body)["drain_timeout_ms"] / 1000 + 10,
+                                "the effective drain timeout leaves under 10 s of the grace period")
         code, seconds = process.terminate(timeout=grace)
         self.assertEqual(code, 0, process.text()[-3000:])
         self.assertLess(seconds, grace)
@@ -694,6 +699,13 @@ class ComposeDemo(RunningCase):
             env[name] = with_host(env[name], "127.0.0.1", mocks[urlsplit(env[name]).hostname].port)
         process = self.start(image_command(["mongogate"]), env, "compose")
         process.wait_listening("127.0.0.1", host_port(env["MONGOGATE_LISTEN"])[1])
+        # docker stop waits stop_grace_period before SIGKILL: it must cover the drain.
+        status, body = http_get("127.0.0.1", host_port(env["MONGOGATE_ADMIN_LISTEN"])[1], "/v1/config")
+        self.assertEqual(status, 200)
+        drain_ms = json.loads(body)["drain_timeout_ms"]
+        grace = gate["stop_grace_period"]
+        self.assertRegex(grace, r"^\d+s$")
+        self.assertGreater(int(grace[:-1]), drain_ms / 1000, "stop_grace_period is shorter than the drain")
         # The service's healthcheck gates the demo app: it must pass once mongogate is ready.
         test = gate["healthcheck"]["test"][1:]
         wait_status("127.0.0.1", host_port(env["MONGOGATE_ADMIN_LISTEN"])[1], "/readyz", 200)
