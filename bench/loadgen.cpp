@@ -17,8 +17,10 @@
 // request in flight per connection: a send whose slot passed while the previous reply was
 // outstanding goes out at once, and every latency is measured from the *scheduled* send time,
 // so a stall shows up in the percentiles instead of silently lowering the offered load
-// (coordinated omission). The window counts requests by their scheduled time; `send_lag`
-// reports how late sends left compared to their schedule (client or target falling behind).
+// (coordinated omission). The window counts requests by their scheduled time (so `ops_per_s`
+// is the offered rate); `completed_per_s` counts replies by arrival, falling below the rate
+// when the target cannot keep up; `send_lag` reports how late sends left compared to their
+// schedule (client or target falling behind).
 //
 // --idle-connections N --hold-s S opens N connections, says hello on each, writes
 // "ready N" to --ready-file once all are open, holds them S seconds (or until
@@ -352,6 +354,7 @@ struct ThreadState {
   std::vector<std::unique_ptr<Connection>> connections;
   LatencyHistogram histogram;
   LatencyHistogram sendLag;        // open loop: actual send - scheduled send
+  std::uint64_t completedInWindow = 0;  // ok replies that arrived in the window, whenever scheduled
   std::array<std::uint64_t, kOpKinds> opsByKind{};
   std::uint64_t errors = 0;        // error replies and broken connections, in the window
   std::uint64_t brokenConnections = 0;
@@ -407,6 +410,7 @@ asio::awaitable<void> Connection::run(ThreadState& thread, Clock::time_point fir
       co_return;
     }
     ++thread.exchanges;
+    if (ok && end >= thread.measureFrom && end < thread.measureUntil) ++thread.completedInWindow;
     if (counted) {
       if (ok) {
         thread.histogram.record(static_cast<std::uint64_t>(
@@ -573,8 +577,10 @@ int main(int argc, char** argv) {
   std::uint64_t errors = static_cast<std::uint64_t>(failures.load());
   std::uint64_t broken = 0;
   std::uint64_t exchanges = static_cast<std::uint64_t>(established);  // the hellos
+  std::uint64_t completed = 0;
   for (auto& t : threads) {
     exchanges += t->exchanges;
+    completed += t->completedInWindow;
     merged.merge(t->histogram);
     lag.merge(t->sendLag);
     for (std::size_t k = 0; k < kOpKinds; ++k) byKind[k] += t->opsByKind[k];
@@ -584,6 +590,8 @@ int main(int argc, char** argv) {
   const double secs = std::chrono::duration<double>(until - from).count();
   const std::uint64_t ops = merged.total();
   const double opsPerS = static_cast<double>(ops) / secs;
+  // Open loop: what the target actually got through; below the rate when it fell behind.
+  const double completedPerS = static_cast<double>(completed) / secs;
   const double p50 = merged.quantileNs(0.50) / 1000.0;
   const double p99 = merged.quantileNs(0.99) / 1000.0;
   const double p999 = merged.quantileNs(0.999) / 1000.0;
@@ -593,12 +601,13 @@ int main(int argc, char** argv) {
   using ull = unsigned long long;
   if (o.json) {
     std::printf(
-        "{\"mode\": \"%s\", \"rate\": %.1f, \"send_lag_p50_us\": %.1f, \"send_lag_p99_us\": %.1f, "
+        "{\"mode\": \"%s\", \"rate\": %.1f, \"completed_per_s\": %.1f, \"send_lag_p50_us\": %.1f, "
+        "\"send_lag_p99_us\": %.1f, "
         "\"connections\": %d, \"established\": %d, \"threads\": %d, \"ops\": %llu, \"seconds\": %.3f, "
         "\"ops_per_s\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, \"p999_us\": %.1f, \"errors\": %llu, "
         "\"broken_connections\": %llu, \"exchanges_total\": %llu, \"ops_find_id\": %llu, "
         "\"ops_insert\": %llu, \"ops_find100\": %llu}\n",
-        mode, o.rate, lagP50, lagP99, o.connections, established, threadCount, ull{ops}, secs, opsPerS, p50,
+        mode, o.rate, completedPerS, lagP50, lagP99, o.connections, established, threadCount, ull{ops}, secs, opsPerS, p50,
         p99, p999, ull{errors}, ull{broken}, ull{exchanges}, ull{byKind[kFindId]}, ull{byKind[kInsert]}, ull{byKind[kFind100]});
   } else {
     std::printf("%s loop, %d connections (%d established), %d threads: %llu ops in %.2f s = %.0f ops/s; "
@@ -606,8 +615,9 @@ int main(int argc, char** argv) {
                 mode, o.connections, established, threadCount, ull{ops}, secs, opsPerS, p50, p99, p999,
                 ull{errors});
     if (o.rate > 0) {
-      std::printf("requested %.0f ops/s; send lag behind the schedule p50 %.1f us, p99 %.1f us\n",
-                  o.rate, lagP50, lagP99);
+      std::printf("requested %.0f ops/s, completed %.0f ops/s in the window; send lag behind the "
+                  "schedule p50 %.1f us, p99 %.1f us\n",
+                  o.rate, completedPerS, lagP50, lagP99);
     }
   }
   return errors == 0 ? 0 : 1;
