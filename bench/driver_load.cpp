@@ -33,30 +33,27 @@
 #include <vector>
 
 #include "bench/latency_histogram.h"
+#include "bench/load_options.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using mongogate::bench::LatencyHistogram;
+using mongogate::bench::kFind100;
+using mongogate::bench::kFindId;
+using mongogate::bench::kInsert;
+using mongogate::bench::kOpKinds;
 
-struct Options {
+struct Options : mongogate::bench::LoadOptions {
+  Options() { connections = 16; }
   std::string uri;
-  int connections = 16;
-  double durationS = 5;
-  double warmupS = 1;
-  double connectTimeoutS = 20;
-  std::array<unsigned, 3> mix{1, 1, 1};  // find_id : insert : find100
-  std::string database = "main_db";
-  std::string collection = "s042_products";
-  bool json = false;
 };
 
 [[noreturn]] void usage(const char* argv0, const std::string& problem) {
   if (!problem.empty()) std::cerr << argv0 << ": " << problem << "\n";
   std::cerr << "usage: " << argv0
-            << " --uri mongodb://HOST:PORT/ [--connections C (16)] [--duration-s D] [--warmup-s W]\n"
-               "       [--mix find_id:insert:find100 (1:1:1)] [--db main_db] [--collection s042_products]\n"
-               "       [--connect-timeout-s 20] [--json]\n";
+            << " --uri mongodb://HOST:PORT/ (--connections defaults to 16)\n       "
+            << mongogate::bench::kLoadOptionsUsage << "\n";
   std::exit(2);
 }
 
@@ -69,29 +66,10 @@ Options parseOptions(int argc, char** argv) {
       return argv[++i];
     };
     try {
-      if (arg == "--uri") {
+      if (mongogate::bench::parseLoadOption(arg, value, o)) {
+        // shared with loadgen
+      } else if (arg == "--uri") {
         o.uri = value();
-      } else if (arg == "--connections") {
-        o.connections = std::stoi(value());
-      } else if (arg == "--duration-s") {
-        o.durationS = std::stod(value());
-      } else if (arg == "--warmup-s") {
-        o.warmupS = std::stod(value());
-      } else if (arg == "--connect-timeout-s") {
-        o.connectTimeoutS = std::stod(value());
-      } else if (arg == "--mix") {
-        const std::string m = value();
-        unsigned a = 0, b = 0, c = 0;
-        if (std::sscanf(m.c_str(), "%u:%u:%u", &a, &b, &c) != 3 || a + b + c == 0) {
-          usage(argv[0], "--mix wants three weights such as 1:1:1");
-        }
-        o.mix = {a, b, c};
-      } else if (arg == "--db") {
-        o.database = value();
-      } else if (arg == "--collection") {
-        o.collection = value();
-      } else if (arg == "--json") {
-        o.json = true;
       } else if (arg == "--help" || arg == "-h") {
         usage(argv[0], "");
       } else {
@@ -102,14 +80,13 @@ Options parseOptions(int argc, char** argv) {
     }
   }
   if (o.uri.empty()) usage(argv[0], "--uri is required");
-  if (o.connections < 1 || o.connections > 10000) usage(argv[0], "--connections must be 1..10000");
-  if (o.durationS <= 0 || o.warmupS < 0 || o.connectTimeoutS <= 0) {
-    usage(argv[0], "durations must be positive");
+  if (const std::string problem = mongogate::bench::checkLoadOptions(o); !problem.empty()) {
+    usage(argv[0], problem);
   }
+  if (o.connections > 10000) usage(argv[0], "--connections must be at most 10000 (one thread each)");
   return o;
 }
 
-enum OpKind : std::size_t { kFindId = 0, kInsert = 1, kFind100 = 2, kOpKinds = 3 };
 
 // The documents every operation uses, built once and only read by the threads.
 struct Requests {
@@ -183,13 +160,10 @@ void worker(mongoc_client_pool_t* pool, const Options& o, const Requests& req, s
   go.wait();
 
   std::minstd_rand rng(seed);
-  const unsigned mixTotal = o.mix[0] + o.mix[1] + o.mix[2];
   while (result.connected) {
     const Clock::time_point start = Clock::now();
     if (start >= window.until) break;
-    unsigned pick = static_cast<unsigned>(rng() % mixTotal);
-    std::size_t kind = 0;
-    while (pick >= o.mix[kind]) pick -= o.mix[kind++];
+    const std::size_t kind = mongogate::bench::pickOp(rng, o.mix);
     std::uint64_t docs = 0;
     const bool ok = runOp(coll, req, kind, docs, error);
     const Clock::time_point end = Clock::now();

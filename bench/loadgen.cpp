@@ -56,6 +56,7 @@
 #include <vector>
 
 #include "bench/latency_histogram.h"
+#include "bench/load_options.h"
 #include "wire/builder.h"
 #include "wire/message.h"
 #include "wire/op_msg.h"
@@ -68,23 +69,19 @@ using boost::system::error_code;
 using Clock = std::chrono::steady_clock;
 namespace wire = mongogate::wire;
 using mongogate::bench::LatencyHistogram;
+using mongogate::bench::kFind100;
+using mongogate::bench::kFindId;
+using mongogate::bench::kInsert;
+using mongogate::bench::kOpKinds;
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 // ---- options -----------------------------------------------------------------------------------
 
-struct Options {
+struct Options : mongogate::bench::LoadOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
-  int connections = 1;
   int threads = 1;
-  double durationS = 5;
-  double warmupS = 1;
-  double connectTimeoutS = 20;
-  std::array<unsigned, 3> mix{1, 1, 1};  // find_id : insert : find100
-  std::string database = "main_db";
-  std::string collection = "s042_products";
-  bool json = false;
   int idleConnections = 0;
   double holdS = 5;
   std::string readyFile;
@@ -95,10 +92,9 @@ struct Options {
 [[noreturn]] void usage(const char* argv0, const std::string& problem) {
   if (!problem.empty()) std::cerr << argv0 << ": " << problem << "\n";
   std::cerr << "usage: " << argv0
-            << " --port P [--uri-host 127.0.0.1] [--connections C] [--threads T]\n"
-               "       [--duration-s D] [--warmup-s W] [--mix find_id:insert:find100 (1:1:1)]\n"
-               "       [--db main_db] [--collection s042_products] [--connect-timeout-s 20] [--json]\n"
-               "       [--rate R (open loop: R requests/s in total on a fixed schedule)]\n"
+            << " --port P [--uri-host 127.0.0.1] [--threads T]\n       "
+            << mongogate::bench::kLoadOptionsUsage
+            << "\n       [--rate R (open loop: R requests/s in total on a fixed schedule)]\n"
                "   or: "
             << argv0
             << " --port P --idle-connections N [--hold-s S] [--ready-file PATH] [--release-file PATH]\n";
@@ -114,35 +110,16 @@ Options parseOptions(int argc, char** argv) {
       return argv[++i];
     };
     try {
-      if (arg == "--uri-host" || arg == "--host") {
+      if (mongogate::bench::parseLoadOption(arg, value, o)) {
+        // shared with driver_load
+      } else if (arg == "--uri-host" || arg == "--host") {
         o.host = value();
       } else if (arg == "--port") {
         const int p = std::stoi(value());
         if (p < 1 || p > 65535) usage(argv[0], "--port must be 1..65535");
         o.port = static_cast<std::uint16_t>(p);
-      } else if (arg == "--connections") {
-        o.connections = std::stoi(value());
       } else if (arg == "--threads") {
         o.threads = std::stoi(value());
-      } else if (arg == "--duration-s") {
-        o.durationS = std::stod(value());
-      } else if (arg == "--warmup-s") {
-        o.warmupS = std::stod(value());
-      } else if (arg == "--connect-timeout-s") {
-        o.connectTimeoutS = std::stod(value());
-      } else if (arg == "--mix") {
-        const std::string m = value();
-        unsigned a = 0, b = 0, c = 0;
-        if (std::sscanf(m.c_str(), "%u:%u:%u", &a, &b, &c) != 3 || a + b + c == 0) {
-          usage(argv[0], "--mix wants three weights such as 1:1:1");
-        }
-        o.mix = {a, b, c};
-      } else if (arg == "--db") {
-        o.database = value();
-      } else if (arg == "--collection") {
-        o.collection = value();
-      } else if (arg == "--json") {
-        o.json = true;
       } else if (arg == "--idle-connections") {
         o.idleConnections = std::stoi(value());
       } else if (arg == "--hold-s") {
@@ -164,12 +141,11 @@ Options parseOptions(int argc, char** argv) {
     }
   }
   if (o.port == 0) usage(argv[0], "--port is required");
-  if (o.connections < 1 || o.threads < 1 || o.idleConnections < 0) {
-    usage(argv[0], "--connections, --threads must be >= 1");
+  if (const std::string problem = mongogate::bench::checkLoadOptions(o); !problem.empty()) {
+    usage(argv[0], problem);
   }
-  if (o.durationS <= 0 || o.warmupS < 0 || o.holdS < 0 || o.connectTimeoutS <= 0) {
-    usage(argv[0], "durations must be positive");
-  }
+  if (o.threads < 1 || o.idleConnections < 0) usage(argv[0], "--threads must be >= 1");
+  if (o.holdS < 0) usage(argv[0], "durations must be positive");
   if (o.rate > 0 && static_cast<double>(o.connections) / o.rate < 1e-6) {
     usage(argv[0], "--rate is above one request per microsecond per connection");
   }
@@ -178,7 +154,6 @@ Options parseOptions(int argc, char** argv) {
 
 // ---- request frames ----------------------------------------------------------------------------
 
-enum OpKind : std::size_t { kFindId = 0, kInsert = 1, kFind100 = 2, kOpKinds = 3 };
 
 std::vector<std::uint8_t> bsonBytes(const bson_t* doc) {
   const std::uint8_t* data = bson_get_data(doc);
@@ -363,7 +338,6 @@ struct ThreadState {
   Clock::time_point measureUntil{};
   Clock::duration interval{};      // open loop: one connection's send period; zero = closed loop
   std::array<unsigned, kOpKinds> mix{};
-  unsigned mixTotal = 0;
 
   void armWatchdog(Clock::time_point deadline) {
     watchdog.expires_at(deadline);
@@ -394,9 +368,7 @@ asio::awaitable<void> Connection::run(ThreadState& thread, Clock::time_point fir
       if (sent >= thread.measureUntil) co_return;
       scheduled = sent;
     }
-    unsigned pick = static_cast<unsigned>(rng_() % thread.mixTotal);
-    std::size_t kind = 0;
-    while (pick >= thread.mix[kind]) pick -= thread.mix[kind++];
+    const std::size_t kind = mongogate::bench::pickOp(rng_, thread.mix);
     bool ok = false;
     const bool alive = co_await exchange(ops_[kind], &ok);
     const Clock::time_point end = Clock::now();
@@ -503,7 +475,6 @@ int main(int argc, char** argv) {
   for (int t = 0; t < threadCount; ++t) {
     auto state = std::make_unique<ThreadState>();
     state->mix = o.mix;
-    state->mixTotal = o.mix[0] + o.mix[1] + o.mix[2];
     threads.push_back(std::move(state));
   }
   for (int i = 0; i < o.connections; ++i) {
