@@ -27,7 +27,8 @@ def parse_args():
     for name in ("duration-s", "warmup-s", "mix", "loadgen-threads", "mongogate-threads", "pool-max-size",
                  "rss-idle-kb", "rss-with-idle-kb", "idle-open", "idle-requested", "idle-note",
                  "rss-after-load-kb", "haproxy-version", "with-plot", "upstream-idle", "upstream-under-load",
-                 "multiplex-connections", "open-loop-rate", "open-loop-connections", "driver-connections"):
+                 "multiplex-connections", "open-loop-rate", "open-loop-connections", "open-loop-rate-note",
+                 "driver-connections"):
         p.add_argument("--" + name, default="")
     return p.parse_args()
 
@@ -157,7 +158,8 @@ def main():
           f"connections against each target: a fixed schedule of {args.open_loop_rate} requests/s in total, "
           f"each connection sending every connections/rate seconds, the connections staggered evenly; "
           f"latency is measured from the *scheduled* send time, so a reply that holds up the next send "
-          f"counts against every request it delayed (no coordinated omission).")
+          f"counts against every request it delayed (no coordinated omission). The rate is "
+          f"{args.open_loop_rate_note or 'as given'}.")
     if phases["driver"]:
         w(f"- libmongoc cross-check: `mongogate_driver_load`, the same mix through libmongoc's "
           f"`mongoc_client_pool_t`, {args.driver_connections} threads each holding one pooled client "

@@ -245,7 +245,7 @@ if ((IDLE_CONNECTIONS > 0)); then
       sleep 1
       RSS_WITH_IDLE_KB="$(rss_kb "$MONGOGATE_PID")"
       IDLE_OPEN="$(awk '{print $2}' "$WORK/idle.ready")"
-      UPSTREAM_IDLE="$(count_upstream)"
+      UPSTREAM_IDLE="$(count_upstream || true)"
       if ((MULTIPLEX_LOAD_CONNECTIONS > 0)); then
         log "load of $MULTIPLEX_LOAD_CONNECTIONS connections alongside the idle ones; sampling upstream connections"
         count_upstream --until-file "$WORK/multiplex.done" --interval-s 0.5 >"$WORK/multiplex.json" &
@@ -270,7 +270,9 @@ for c in $CONNECTIONS; do
 done
 
 # ---- open loop at one fixed rate, below saturation ------------------------------------------------
+RATE_NOTE="set by RATE"
 if [[ -z "$RATE" ]]; then
+  RATE_NOTE="$OPEN_LOOP_FRACTION × the lowest closed-loop throughput among the targets at $OPEN_LOOP_CONNECTIONS connections"
   # The lowest closed-loop throughput among the targets at OPEN_LOOP_CONNECTIONS (or, when that
   # count was not run, at any count), times OPEN_LOOP_FRACTION.
   RATE="$(python3 - "$RESULTS" "$OPEN_LOOP_CONNECTIONS" "$OPEN_LOOP_FRACTION" <<'PY'
@@ -322,7 +324,7 @@ python3 "$REPO/bench/benchmarks_report.py" \
   --idle-open "$IDLE_OPEN" --idle-requested "$IDLE_CONNECTIONS" --idle-note "$IDLE_NOTE" \
   --upstream-idle "$UPSTREAM_IDLE" --upstream-under-load "$UPSTREAM_UNDER_LOAD" \
   --multiplex-connections "$MULTIPLEX_LOAD_CONNECTIONS" --open-loop-rate "$RATE" \
-  --open-loop-connections "$OPEN_LOOP_CONNECTIONS" --driver-connections "$DRIVER_CONNECTIONS" \
+  --open-loop-connections "$OPEN_LOOP_CONNECTIONS" --open-loop-rate-note "$RATE_NOTE" --driver-connections "$DRIVER_CONNECTIONS" \
   --rss-after-load-kb "$RSS_AFTER_LOAD_KB" --with-plot "$(command -v gnuplot >/dev/null && echo 1 || echo 0)" \
   --haproxy-version "$(haproxy -v | head -1)"
 
