@@ -56,6 +56,25 @@ bool readClientHello(wire::Bytes body, ClientHello& out) {
   return true;
 }
 
+bool readClientHelloAuth(wire::Bytes body, ClientHelloAuth& out) {
+  bson_iter_t it;
+  if (!iterInit(it, body) || !bson_iter_next(&it)) return false;
+  while (bson_iter_next(&it)) {
+    const char* key = bson_iter_key(&it);
+    if (std::strcmp(key, "saslSupportedMechs") == 0 && BSON_ITER_HOLDS_UTF8(&it)) {
+      std::uint32_t length = 0;
+      const char* value = bson_iter_utf8(&it, &length);
+      out.saslSupportedMechs = {value, length};
+    } else if (std::strcmp(key, "speculativeAuthenticate") == 0 && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+      std::uint32_t length = 0;
+      const std::uint8_t* data = nullptr;
+      bson_iter_document(&it, &length, &data);
+      out.speculativeAuthenticate = {data, length};
+    }
+  }
+  return true;
+}
+
 std::size_t agreedCompressors(const ClientHello& hello, std::span<const wire::Compressor> enabled,
                               std::array<wire::Compressor, 3>& out) {
   std::size_t count = 0;
@@ -77,7 +96,7 @@ bool compressionForbidden(std::string_view name) {
 
 void appendHelloReply(std::vector<std::uint8_t>& out, const ClientHello& hello,
                       const UpstreamLimits& limits, std::int64_t connectionId,
-                      const HelloExtras& extras) {
+                      const HelloAuthFields* auth, const HelloExtras& extras) {
   bson_t reply;
   bson_init(&reply);
   if (hello.helloOk) BSON_APPEND_BOOL(&reply, "helloOk", true);
@@ -101,6 +120,23 @@ void appendHelloReply(std::vector<std::uint8_t>& out, const ClientHello& hello,
   BSON_APPEND_INT32(&reply, "maxWireVersion", limits.maxWireVersion);
   BSON_APPEND_INT32(&reply, "minWireVersion", limits.minWireVersion);
   BSON_APPEND_BOOL(&reply, "readOnly", false);
+  if (auth != nullptr && auth->hasMechanisms) {
+    bson_t mechanisms;
+    BSON_APPEND_ARRAY_BEGIN(&reply, "saslSupportedMechs", &mechanisms);
+    char indexKey[16];
+    for (std::size_t i = 0; i < auth->mechanisms.size(); ++i) {
+      const char* key = nullptr;
+      bson_uint32_to_string(static_cast<std::uint32_t>(i), &key, indexKey, sizeof indexKey);
+      bson_append_utf8(&mechanisms, key, -1, auth->mechanisms[i].data(), static_cast<int>(auth->mechanisms[i].size()));
+    }
+    bson_append_array_end(&reply, &mechanisms);
+  }
+  if (auth != nullptr && !auth->speculativeAuthenticate.empty()) {
+    bson_t speculative;
+    if (bson_init_static(&speculative, auth->speculativeAuthenticate.data(), auth->speculativeAuthenticate.size())) {
+      BSON_APPEND_DOCUMENT(&reply, "speculativeAuthenticate", &speculative);
+    }
+  }
   std::array<wire::Compressor, 3> agreed{};
   if (const std::size_t count = agreedCompressors(hello, extras.enabledCompressors, agreed); count > 0) {
     bson_t names;

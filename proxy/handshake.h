@@ -61,6 +61,22 @@ struct ClientHello {
   std::size_t compressionCount = 0;
 };
 
+// What a client's hello asks of authentication (SPEC §6): "db.user" whose mechanisms
+// the client wants to know, and the first SASL step sent ahead ({saslStart: 1,
+// mechanism, payload, db}); empty when absent. Both borrow from the hello body.
+struct ClientHelloAuth {
+  std::string_view saslSupportedMechs;
+  wire::Bytes speculativeAuthenticate;
+};
+bool readClientHelloAuth(wire::Bytes body, ClientHelloAuth& out);
+
+// What the authentication layer adds to a hello reply.
+struct HelloAuthFields {
+  bool hasMechanisms = false;                        // answer saslSupportedMechs
+  std::vector<std::string_view> mechanisms;          // e.g. SCRAM-SHA-256
+  std::vector<std::uint8_t> speculativeAuthenticate; // BSON reply document; empty: none
+};
+
 // What mongogate's hello reply says besides the limits (OP_COMPRESSED spec, "MongoDB
 // Handshake Amendment"; load-balancer spec, "serviceId").
 struct HelloExtras {
@@ -83,7 +99,7 @@ bool readClientHello(wire::Bytes body, ClientHello& out);
 // Appends to `out` the BSON body of mongogate's hello reply.
 void appendHelloReply(std::vector<std::uint8_t>& out, const ClientHello& hello,
                       const UpstreamLimits& limits, std::int64_t connectionId,
-                      const HelloExtras& extras = {});
+                      const HelloAuthFields* auth = nullptr, const HelloExtras& extras = {});
 
 // Appends to `out` the BSON body {ok: 1.0}.
 void appendOkReply(std::vector<std::uint8_t>& out);

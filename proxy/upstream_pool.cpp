@@ -141,6 +141,15 @@ awaitable<AcquireResult> UpstreamPool::connect() {
   co_return result;
 }
 
+awaitable<AcquireResult> UpstreamPool::openDedicated() {
+  asio::steady_timer deadline(ioc_);
+  deadline.expires_after(std::chrono::milliseconds(settings_.connectTimeoutMs));
+  auto outcome = co_await (connectAndHandshake() || deadline.async_wait(nothrow));
+  if (outcome.index() == 0) co_return std::move(std::get<0>(outcome));
+  co_return AcquireResult{AcquireStatus::kConnectFailed, nullptr,
+                          "connect and handshake timed out after " + std::to_string(settings_.connectTimeoutMs) + " ms"};
+}
+
 awaitable<AcquireResult> UpstreamPool::connectAndHandshake() {
   AcquireResult result;
   result.status = AcquireStatus::kConnectFailed;

@@ -123,7 +123,7 @@ TEST(HandshakeTest, NegotiatesCompressionInTheClientsOrder) {
 
   const wire::Compressor enabled[] = {wire::Compressor::kSnappy, wire::Compressor::kZlib};
   std::vector<std::uint8_t> out;
-  appendHelloReply(out, hello, UpstreamLimits{}, 1, HelloExtras{enabled, nullptr});
+  appendHelloReply(out, hello, UpstreamLimits{}, 1, nullptr, HelloExtras{enabled, nullptr});
   bson_t doc;
   ASSERT_TRUE(bson_init_static(&doc, out.data(), out.size()));
   bson_iter_t it, child;
@@ -133,7 +133,7 @@ TEST(HandshakeTest, NegotiatesCompressionInTheClientsOrder) {
   EXPECT_EQ(agreed, (std::vector<std::string>{"zlib", "snappy"}));
 
   out.clear();
-  appendHelloReply(out, hello, UpstreamLimits{}, 1, HelloExtras{});  // compression off
+  appendHelloReply(out, hello, UpstreamLimits{}, 1, nullptr, HelloExtras{});  // compression off
   EXPECT_FALSE(Doc(out).has("compression"));
 }
 
@@ -152,7 +152,7 @@ TEST(HandshakeTest, LoadBalancedHelloGetsServiceId) {
   ClientHello hello{"hello", false};
   hello.loadBalanced = true;
   std::vector<std::uint8_t> out;
-  appendHelloReply(out, hello, UpstreamLimits{}, 1, HelloExtras{{}, &service});
+  appendHelloReply(out, hello, UpstreamLimits{}, 1, nullptr, HelloExtras{{}, &service});
   bson_t doc;
   ASSERT_TRUE(bson_init_static(&doc, out.data(), out.size()));
   bson_iter_t it;
@@ -160,7 +160,7 @@ TEST(HandshakeTest, LoadBalancedHelloGetsServiceId) {
   EXPECT_EQ(bson_oid_compare(bson_iter_oid(&it), &service), 0);
   hello.loadBalanced = false;
   out.clear();
-  appendHelloReply(out, hello, UpstreamLimits{}, 1, HelloExtras{{}, &service});
+  appendHelloReply(out, hello, UpstreamLimits{}, 1, nullptr, HelloExtras{{}, &service});
   EXPECT_FALSE(Doc(out).has("serviceId"));
 }
 
