@@ -68,8 +68,12 @@ class UpstreamPoolTest : public testing::Test {
     upstream_.hosts = {{"127.0.0.1", port}};
     settings_.waitQueueTimeoutMs = 100;
     settings_.connectTimeoutMs = 2000;
-    pool_ = std::make_unique<UpstreamPool>(ioc_, upstream_, settings_, maxSize,
-                                           wire::kDefaultMaxMessageSize, buffers_, limits_);
+    UpstreamConnectOptions connect;
+    connect.upstream = &upstream_;
+    connect.buffers = &buffers_;
+    connect.maxMessageSize = wire::kDefaultMaxMessageSize;
+    connect.timeout = std::chrono::milliseconds(settings_.connectTimeoutMs);
+    pool_ = std::make_unique<UpstreamPool>(ioc_, connect, upstream_.hosts.front(), settings_, maxSize, limits_);
   }
   // Runs `body` as a coroutine to completion (bounded in time).
   template <class F>
