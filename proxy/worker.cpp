@@ -4,7 +4,7 @@
 
 namespace mongogate::proxy {
 
-SharedState::SharedState(const config::ProxyConfig& c) : config(c) {
+SharedState::SharedState(const config::ProxyConfig& c) : config(c), runtime(c) {
   for (const config::UpstreamConfig& upstream : c.upstreams) {
     std::size_t index = deployments.size();
     for (std::size_t i = 0; i < deployments.size(); ++i) {
@@ -73,6 +73,7 @@ Worker::Worker(SharedState& shared, std::size_t threads, std::size_t index)
     : shared_(shared),
       ioc_(std::make_unique<asio::io_context>(1)),
       registryReader_(shared.registry),
+      runtimeReader_(shared.runtime),
       metrics_(shared.metrics->shardFor(index)) {
   if (threads == 0) threads = 1;
   for (std::size_t i = 0; i < shared.deployments.size(); ++i) {
