@@ -3,14 +3,29 @@
 #include <bson/bson.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <optional>
 
+#include "proxy/tls.h"
 #include "proxy/upstream_pool.h"
 #include "wire/builder.h"
 
 namespace mongogate::proxy {
 namespace {
+
+std::vector<std::uint8_t> helloReply(std::int32_t responseTo) {
+  bson_t reply = BSON_INITIALIZER;
+  BSON_APPEND_BOOL(&reply, "isWritablePrimary", true);
+  BSON_APPEND_INT32(&reply, "maxWireVersion", 13);
+  BSON_APPEND_INT32(&reply, "minWireVersion", 0);
+  BSON_APPEND_DOUBLE(&reply, "ok", 1.0);
+  std::vector<std::uint8_t> frame;
+  wire::appendOpMsg(frame, 1, responseTo, 0, {bson_get_data(&reply), reply.len});
+  bson_destroy(&reply);
+  return frame;
+}
 
 // Accepts connections and answers every OP_MSG with a hello reply (maxWireVersion 13).
 class FakeUpstream {
@@ -49,14 +64,7 @@ class FakeUpstream {
         asio::steady_timer pause(ioc_, replyDelay);
         co_await pause.async_wait(nothrow);
       }
-      bson_t reply = BSON_INITIALIZER;
-      BSON_APPEND_BOOL(&reply, "isWritablePrimary", true);
-      BSON_APPEND_INT32(&reply, "maxWireVersion", 13);
-      BSON_APPEND_INT32(&reply, "minWireVersion", 0);
-      BSON_APPEND_DOUBLE(&reply, "ok", 1.0);
-      std::vector<std::uint8_t> frame;
-      wire::appendOpMsg(frame, 1, reader.header().requestId, 0, {bson_get_data(&reply), reply.len});
-      bson_destroy(&reply);
+      const std::vector<std::uint8_t> frame = helloReply(reader.header().requestId);
       auto [ec, n] = co_await asio::async_write(*socket, asio::buffer(frame), nothrow);
       if (ec) co_return;
     }
@@ -355,6 +363,96 @@ TEST_F(UpstreamPoolTest, ARequestOutlastingTheBackoffTriesAgain) {
     EXPECT_EQ(server.accepted, 2);
     if (second.connection) pool_->release(std::move(second.connection));
   });
+}
+
+// A TLS 1.3 upstream that, after each reply, sends one more session ticket: bytes that
+// arrive on an idle connection but carry no data.
+class LateTicketTlsUpstream {
+ public:
+  LateTicketTlsUpstream(asio::io_context& ioc, const std::string& certificate, const std::string& key)
+      : ioc_(ioc), context_(ssl::context::tls_server), acceptor_(ioc, {asio::ip::make_address("127.0.0.1"), 0}) {
+    context_.use_certificate_chain_file(certificate);
+    context_.use_private_key_file(key, ssl::context::pem);
+    asio::co_spawn(ioc_, acceptLoop(), asio::detached);
+  }
+  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  int accepted = 0;
+  int lateTickets = 0;
+
+ private:
+  awaitable<void> acceptLoop() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor_.async_accept(nothrow);
+      if (ec) co_return;
+      ++accepted;
+      asio::co_spawn(ioc_, serve(std::make_shared<ssl::stream<tcp::socket>>(std::move(socket), context_)),
+                     asio::detached);
+    }
+  }
+  awaitable<void> serve(std::shared_ptr<ssl::stream<tcp::socket>> stream) {
+    auto [handshakeError] = co_await stream->async_handshake(ssl::stream_base::server, nothrow);
+    if (handshakeError) co_return;
+    BufferPool buffers;
+    FrameReader reader(buffers, wire::kDefaultMaxMessageSize);
+    for (;;) {
+      if (co_await reader.next(*stream) != ReadStatus::kOk) co_return;
+      const std::vector<std::uint8_t> frame = helloReply(reader.header().requestId);
+      auto [ec, n] = co_await asio::async_write(*stream, asio::buffer(frame), nothrow);
+      if (ec) co_return;
+      // OpenSSL sends a requested ticket on the next handshake call.
+      if (SSL_new_session_ticket(stream->native_handle()) == 1) {
+        auto [ticketError] = co_await stream->async_handshake(ssl::stream_base::server, nothrow);
+        if (!ticketError) ++lateTickets;
+      }
+    }
+  }
+  asio::io_context& ioc_;
+  ssl::context context_;
+  tcp::acceptor acceptor_;
+};
+
+TEST_F(UpstreamPoolTest, TlsRecordsWithoutDataDoNotMakeAnIdleConnectionStale) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("mongogate-pool-tls-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string cert = (dir / "cert.pem").string();
+  const std::string key = (dir / "key.pem").string();
+  const std::string command = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+                              "-addext subjectAltName=IP:127.0.0.1 -keyout " + key + " -out " + cert +
+                              " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0) << "openssl CLI";
+  LateTicketTlsUpstream server(ioc_, cert, key);
+  upstream_.tls.enabled = true;
+  upstream_.tls.caFile = cert;
+  std::string error;
+  auto context = makeUpstreamTlsContext(upstream_.tls, error);
+  ASSERT_TRUE(context) << error;
+  settings_.idleCheckMs = 0;  // check on every reuse
+  upstream_.name = "main";
+  upstream_.hosts = {{"127.0.0.1", server.port()}};
+  UpstreamConnectOptions connect;
+  connect.upstream = &upstream_;
+  connect.tls = context.get();
+  connect.buffers = &buffers_;
+  pool_ = std::make_unique<UpstreamPool>(ioc_, connect, upstream_.hosts.front(), settings_, 1, limits_);
+  run([&]() -> awaitable<void> {
+    for (int i = 0; i < 3; ++i) {
+      AcquireResult r = co_await pool_->acquire();
+      EXPECT_EQ(r.status, AcquireStatus::kOk) << r.error;
+      if (!r.connection) co_return;
+      EXPECT_TRUE(r.connection->stream.tls());
+      // A real exchange on the reused connection: it is in step.
+      std::vector<std::uint8_t> hello;
+      appendUpstreamHello(hello, "");
+      wire::Bytes reply;
+      EXPECT_EQ(co_await runUpstreamCommand(*r.connection, hello, reply), "");
+      pool_->release(std::move(r.connection));
+      co_await sleep(50);  // the late ticket is on the wire before the next reuse
+    }
+  });
+  EXPECT_GE(server.lateTickets, 2) << "the server did send tickets after replies";
+  EXPECT_EQ(server.accepted, 1) << "the idle connection was kept despite the ticket bytes";
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ReconnectBackoffTest, DoublesUpToTheMaximumWithJitter) {
