@@ -14,6 +14,7 @@ import asyncio
 import collections
 import json
 import struct
+import sys
 import threading
 import time
 import unittest
@@ -111,6 +112,7 @@ class PoolMultiplexingTest(E2ETestCase):
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         errors: list = []
+        started = time.monotonic()
         try:
             acknowledged = asyncio.run(run_load(self.proxy.port, errors))
         finally:
@@ -130,6 +132,8 @@ class PoolMultiplexingTest(E2ETestCase):
         self.assertLessEqual(opened, POOL_SIZE, "upstream connections opened by mongogate during the load")
         self.assertGreater(peak[0], 0, "/v1/upstreams was sampled during the load")
         self.assertLessEqual(peak[0], POOL_SIZE)
+        print(f"\n[pool] {CLIENTS} clients x {INSERTS_PER_CLIENT} inserts in {time.monotonic() - started:.1f}s; "
+              f"upstream connections opened {opened}, peak in /v1/upstreams {peak[0]}", file=sys.stderr)
 
 
 if __name__ == "__main__":
