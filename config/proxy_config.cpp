@@ -1110,12 +1110,24 @@ bool parseHostPort(const std::string& text, HostPort& out) {
 
 std::string UpstreamConfig::redactedUri() const {
   // mongodb://user:pass@host → mongodb://user:****@host
-  auto scheme = uri.find("://");
-  auto at = uri.rfind('@');
-  if (scheme == std::string::npos || at == std::string::npos || at < scheme) return uri;
-  auto colon = uri.find(':', scheme + 3);
-  if (colon == std::string::npos || colon > at) return uri;
-  return uri.substr(0, colon + 1) + "****" + uri.substr(at);
+  std::string out = uri;
+  auto scheme = out.find("://");
+  auto at = out.rfind('@', out.find('?'));
+  if (scheme != std::string::npos && at != std::string::npos && at > scheme) {
+    auto colon = out.find(':', scheme + 3);
+    if (colon != std::string::npos && colon < at) out = out.substr(0, colon + 1) + "****" + out.substr(at);
+  }
+  // ...&tlsCertificateKeyFilePassword=secret → ...=**** (any option naming a password)
+  for (std::size_t at = out.find('?'); at != std::string::npos && at < out.size(); at = out.find('&', at)) {
+    ++at;
+    const std::size_t eq = out.find('=', at);
+    const std::size_t end = std::min(out.find('&', at), out.size());
+    if (eq == std::string::npos || eq > end) continue;
+    std::string key = out.substr(at, eq - at);
+    std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (key.find("password") != std::string::npos) out.replace(eq + 1, end - eq - 1, "****");
+  }
+  return out;
 }
 
 const UpstreamConfig* ProxyConfig::findUpstream(std::string_view name) const {

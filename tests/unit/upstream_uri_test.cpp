@@ -53,6 +53,14 @@ TEST(UpstreamUriTest, EveryDriverOptionIsRead) {
   EXPECT_EQ(r.config.upstreams[1].pool.maxSize, 20u);
 }
 
+TEST(UpstreamUriTest, RedactedUriHidesTheKeyFilePasswordToo) {
+  UpstreamConfig upstream;
+  upstream.uri = "mongodb://u:pw1@h:1/db?tls=true&tlsCertificateKeyFilePassword=pw2&appName=x";
+  EXPECT_EQ(upstream.redactedUri(), "mongodb://u:****@h:1/db?tls=true&tlsCertificateKeyFilePassword=****&appName=x");
+  upstream.uri = "mongodb://h:1/?TLSCERTIFICATEKEYFILEPASSWORD=pw2";
+  EXPECT_EQ(upstream.redactedUri(), "mongodb://h:1/?TLSCERTIFICATEKEYFILEPASSWORD=****");
+}
+
 TEST(UpstreamUriTest, DefaultsAreSafe) {
   auto r = load({}, {{"MONGODB_URI", "mongodb://app:pw@h:1/main_db"}});
   ASSERT_TRUE(r.problems.empty()) << problemsOf(r);
