@@ -164,7 +164,23 @@ void appendOkReply(std::vector<std::uint8_t>& out) {
   bson_destroy(&reply);
 }
 
-void appendUpstreamHello(std::vector<std::uint8_t>& out, std::string_view appName) {
+bool helloOffersMechanism(wire::Bytes body, std::string_view mechanism) {
+  bson_iter_t it, child;
+  if (!iterInit(it, body) || !bson_iter_find(&it, "saslSupportedMechs") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+      !bson_iter_recurse(&it, &child)) {
+    return false;
+  }
+  while (bson_iter_next(&child)) {
+    if (!BSON_ITER_HOLDS_UTF8(&child)) continue;
+    std::uint32_t length = 0;
+    const char* name = bson_iter_utf8(&child, &length);
+    if (std::string_view(name, length) == mechanism) return true;
+  }
+  return false;
+}
+
+void appendUpstreamHello(std::vector<std::uint8_t>& out, std::string_view appName,
+                         std::string_view saslSupportedMechs) {
   static const std::string osName = [] {
     utsname u{};
     return uname(&u) == 0 ? std::string(u.sysname) : std::string("unknown");
@@ -187,6 +203,10 @@ void appendUpstreamHello(std::vector<std::uint8_t>& out, std::string_view appNam
   BSON_APPEND_UTF8(&os, "type", osName.c_str());
   bson_append_document_end(&client, &os);
   bson_append_document_end(&hello, &client);
+  if (!saslSupportedMechs.empty()) {
+    bson_append_utf8(&hello, "saslSupportedMechs", -1, saslSupportedMechs.data(),
+                     static_cast<int>(saslSupportedMechs.size()));
+  }
   appendBson(out, &hello);
   bson_destroy(&hello);
 }

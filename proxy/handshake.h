@@ -106,7 +106,13 @@ void appendOkReply(std::vector<std::uint8_t>& out);
 
 // Appends to `out` the BSON body of the hello mongogate sends on a new upstream
 // connection: {hello: 1, $db: "admin", client: {driver: mongogate, os, application?}}.
-void appendUpstreamHello(std::vector<std::uint8_t>& out, std::string_view appName);
+// With `saslSupportedMechs` ("<authSource>.<user>") the upstream is asked which SCRAM
+// mechanisms that user has, as drivers do before authenticating.
+void appendUpstreamHello(std::vector<std::uint8_t>& out, std::string_view appName,
+                         std::string_view saslSupportedMechs = {});
+
+// True when an upstream's hello reply lists `mechanism` in saslSupportedMechs.
+bool helloOffersMechanism(wire::Bytes body, std::string_view mechanism);
 
 // Reads an upstream's hello reply body. Returns false (and leaves `out` alone) unless
 // the reply has ok: 1 and a maxWireVersion.

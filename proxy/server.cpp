@@ -16,10 +16,8 @@ namespace mongogate::proxy {
 Server::Server(const config::ProxyConfig& config, std::vector<std::string> arguments)
     : config_(config), shared_(config), reloader_(shared_, std::move(arguments)) {
   const std::size_t threads = workerThreadCount(config);
-  // The pool limit is for the whole process: each worker gets an equal shard.
-  const std::size_t shard = (config.pool.maxSize + threads - 1) / threads;
   for (std::size_t i = 0; i < threads; ++i) {
-    workers_.push_back(std::make_unique<Worker>(shared_, shard, i));
+    workers_.push_back(std::make_unique<Worker>(shared_, threads, i));
   }
 }
 
@@ -80,6 +78,10 @@ awaitable<void> Server::drainAndStop(tcp::acceptor& acceptor) {
 
 int Server::run() {
   std::signal(SIGPIPE, SIG_IGN);
+  if (!shared_.startupError.empty()) {
+    spdlog::error("cannot start: {}", shared_.startupError);
+    return 2;
+  }
   // A SIGHUP before the reload handler is installed must not end the process.
   std::signal(SIGHUP, SIG_IGN);
   error_code ec;

@@ -14,6 +14,13 @@ SharedState::SharedState(const config::ProxyConfig& c) : config(c), runtime(c) {
       deployments.push_back(&upstream);
       limits.push_back(std::make_unique<UpstreamLimitsStore>(
           UpstreamLimits{.maxWireVersion = c.fallbackMaxWireVersion}));
+      std::unique_ptr<ssl::context> tls;
+      if (upstream.tls.enabled) {
+        std::string error;
+        tls = makeUpstreamTlsContext(upstream.tls, error);
+        if (!tls && startupError.empty()) startupError = "upstream " + upstream.name + ": " + error;
+      }
+      tlsContexts.push_back(std::move(tls));
     }
     names_.emplace_back(upstream.name, index);
   }
@@ -68,16 +75,29 @@ UpstreamLimits SharedState::advertisedLimits() const {
   return weakest ? *weakest : limits.front()->get();
 }
 
-Worker::Worker(SharedState& shared, std::size_t poolShardSize, std::size_t index)
+Worker::Worker(SharedState& shared, std::size_t threads, std::size_t index)
     : shared_(shared),
       ioc_(std::make_unique<asio::io_context>(1)),
       registryReader_(shared.registry),
       runtimeReader_(shared.runtime),
       metrics_(shared.metrics->shardFor(index)) {
+  if (threads == 0) threads = 1;
   for (std::size_t i = 0; i < shared.deployments.size(); ++i) {
-    pools_.push_back(std::make_unique<UpstreamPool>(*ioc_, *shared.deployments[i], shared.config.pool,
-                                                    poolShardSize, shared.config.maxMessageSize,
-                                                    buffers_, *shared.limits[i]));
+    const config::UpstreamConfig& deployment = *shared.deployments[i];
+    UpstreamConnectOptions connect;
+    connect.upstream = &deployment;
+    connect.tls = shared.tlsContexts[i].get();
+    connect.buffers = &buffers_;
+    connect.maxMessageSize = shared.config.maxMessageSize;
+    connect.timeout = std::chrono::milliseconds(deployment.pool.connectTimeoutMs);
+    // Exact shares (10 over 3 threads: 4, 3, 3), so the process never holds more than
+    // maxSize; but every worker can hold at least one connection.
+    auto share = [&](std::size_t whole) { return whole / threads + (index < whole % threads ? 1 : 0); };
+    const std::size_t maxShard = std::max<std::size_t>(share(deployment.pool.maxSize), 1);
+    const std::size_t minShard = share(deployment.pool.minSize);
+    // The topology layer picks among the URI's hosts; until then the first one.
+    pools_.push_back(std::make_unique<UpstreamPool>(*ioc_, connect, deployment.hosts.front(), deployment.pool,
+                                                    maxShard, *shared.limits[i], minShard));
   }
 }
 
@@ -92,6 +112,7 @@ Worker::~Worker() {
 }
 
 void Worker::start() {
+  for (auto& pool : pools_) pool->start();
   thread_ = std::thread([this] {
     auto guard = asio::make_work_guard(*ioc_);
     ioc_->run();

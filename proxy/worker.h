@@ -15,6 +15,7 @@
 #include "proxy/asio.h"
 #include "proxy/buffer_pool.h"
 #include "proxy/handshake.h"
+#include "proxy/tls.h"
 #include "proxy/runtime_config.h"
 #include "proxy/sessions.h"
 #include "proxy/stream.h"
@@ -38,6 +39,10 @@ class SharedState {
   // masteradmin falling back to MONGODB_URI). Index 0 is main.
   std::vector<const config::UpstreamConfig*> deployments;
   std::vector<std::unique_ptr<UpstreamLimitsStore>> limits;  // per deployment
+  // Per deployment: its TLS client context, nullptr for plain TCP. Shared by every
+  // worker (OpenSSL contexts are safe to share once set up).
+  std::vector<std::unique_ptr<ssl::context>> tlsContexts;
+  std::string startupError;  // a TLS context could not be made: the server must not start
   router::StoreRegistry registry;  // registry.loaded(): routing may start
 
   // Store assignment is rare (inserts into the registry collection) and must see every
@@ -78,8 +83,9 @@ std::size_t workerThreadCount(const config::ProxyConfig& config);
 // of a client connection never crosses threads and takes no lock.
 class Worker {
  public:
-  // index: this worker's metrics shard (0..workerThreadCount-1).
-  Worker(SharedState& shared, std::size_t poolShardSize, std::size_t index = 0);
+  // index: this worker's metrics shard (0..workerThreadCount-1). Each deployment's pool
+  // size is for the whole process: each of the `threads` workers gets an equal share.
+  Worker(SharedState& shared, std::size_t threads, std::size_t index = 0);
   ~Worker();
 
   void start();
