@@ -43,7 +43,11 @@ enum class MetricType { kCounter, kGauge, kHistogram };
   X(kBytesOut, "mongogate_bytes_out_total", kCounter, "", "Bytes written to clients")                        \
   X(kStoresPerDatabase, "mongogate_stores_per_database", kGauge, "database",                                  \
     "Stores in the registry by physical database")                                                           \
-  X(kRegistryStores, "mongogate_registry_stores", kGauge, "", "Stores in the current registry snapshot")
+  X(kRegistryStores, "mongogate_registry_stores", kGauge, "", "Stores in the current registry snapshot")      \
+  X(kBreakerState, "mongogate_upstream_breaker_state", kGauge, "upstream,server",                             \
+    "Circuit breaker of each upstream server: 0 closed, 1 half-open (probing), 2 open (failing fast)")        \
+  X(kServers, "mongogate_upstream_servers", kGauge, "upstream,type",                                          \
+    "Servers of each upstream deployment by monitored type (Unknown, RSPrimary, RSSecondary, Mongos, ...)")
 
 enum class MetricId {
 #define MONGOGATE_METRIC_ID(id, name, type, labels, help) id,
@@ -165,6 +169,13 @@ struct GaugeValues {
   std::vector<Pool> pools;
   std::vector<std::pair<std::string, std::uint64_t>> storesPerDatabase;  // physical database → stores
   std::uint64_t registryStores = 0;
+  struct Server {
+    std::string upstream;  // the deployment's (pool's) name
+    std::string server;    // host:port, bounded by the deployment's members
+    std::string type;
+    std::uint64_t breakerState = 0;
+  };
+  std::vector<Server> servers;
 };
 
 class Metrics {

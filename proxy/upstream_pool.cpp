@@ -27,16 +27,19 @@ std::atomic<std::int32_t> nextHandshakeRequestId{1};
 }
 
 UpstreamPool::UpstreamPool(asio::io_context& ioc, const config::UpstreamConfig& upstream,
-                           const config::PoolConfig& settings, std::size_t maxSize,
+                           const config::HostPort& server, const config::PoolConfig& settings, std::size_t maxSize,
                            std::int32_t maxMessageSize, BufferPool& buffers,
-                           UpstreamLimitsStore& limits)
+                           UpstreamLimitsStore& limits, CircuitBreaker* breaker, std::size_t serverId)
     : ioc_(ioc),
       upstream_(upstream),
+      server_(server),
       settings_(settings),
       maxSize_(maxSize == 0 ? 1 : maxSize),
       maxMessageSize_(maxMessageSize),
       buffers_(buffers),
-      limits_(limits) {}
+      limits_(limits),
+      breaker_(breaker),
+      serverId_(serverId) {}
 
 bool UpstreamPool::stillUsable(UpstreamConnection& connection) const {
   if (!connection.stream.socket().is_open()) return false;
@@ -51,10 +54,14 @@ bool UpstreamPool::stillUsable(UpstreamConnection& connection) const {
 
 awaitable<AcquireResult> UpstreamPool::acquire() {
   if (shuttingDown_) co_return AcquireResult{AcquireStatus::kShuttingDown, nullptr, "shutting down"};
+  if (breaker_ && breaker_->state() == CircuitBreaker::State::kOpen) {
+    co_return AcquireResult{AcquireStatus::kBreakerOpen, nullptr, "the server is failing (circuit breaker open)",
+                            serverId_};
+  }
   while (!idle_.empty()) {
     auto connection = std::move(idle_.back());
     idle_.pop_back();
-    if (stillUsable(*connection)) co_return AcquireResult{AcquireStatus::kOk, std::move(connection), {}};
+    if (stillUsable(*connection)) co_return AcquireResult{AcquireStatus::kOk, std::move(connection), {}, serverId_};
     spdlog::debug("upstream {}: dropping a stale idle connection", upstream_.name);
     --total_;
   }
@@ -70,7 +77,7 @@ awaitable<AcquireResult> UpstreamPool::acquire() {
     std::erase(waiters_, &waiter);
     co_return AcquireResult{AcquireStatus::kTimeout, nullptr, {}};
   }
-  if (waiter.connection) co_return AcquireResult{AcquireStatus::kOk, std::move(waiter.connection), {}};
+  if (waiter.connection) co_return AcquireResult{AcquireStatus::kOk, std::move(waiter.connection), {}, serverId_};
   co_return co_await connect();  // discard() gave this waiter the freed slot
 }
 
@@ -120,6 +127,12 @@ void UpstreamPool::shutdown() {
 }
 
 awaitable<AcquireResult> UpstreamPool::connect() {
+  if (breaker_ && breaker_->admit() == CircuitBreaker::Admission::kReject) {
+    --total_;
+    if (!waiters_.empty() && total_ < maxSize_) handOver(nullptr);
+    co_return AcquireResult{AcquireStatus::kBreakerOpen, nullptr, "the server is failing (circuit breaker open)",
+                            serverId_};
+  }
   asio::steady_timer deadline(ioc_);
   deadline.expires_after(std::chrono::milliseconds(settings_.connectTimeoutMs));
   auto outcome = co_await (connectAndHandshake() || deadline.async_wait(nothrow));
@@ -131,10 +144,18 @@ awaitable<AcquireResult> UpstreamPool::connect() {
     result.error = "connect and handshake timed out after " +
                    std::to_string(settings_.connectTimeoutMs) + " ms";
   }
+  result.server = serverId_;
+  if (breaker_ && result.status == AcquireStatus::kOk && breaker_->onSuccess()) {
+    spdlog::info("upstream {} ({}): circuit breaker closed: connected again", upstream_.name, server_.toString());
+  }
   if (result.status != AcquireStatus::kOk) {
     --total_;
     spdlog::warn("upstream {} ({}): cannot open a connection: {}", upstream_.name,
-                 upstream_.hosts.front().toString(), result.error);
+                 server_.toString(), result.error);
+    if (breaker_ && breaker_->onFailure()) {
+      spdlog::warn("upstream {} ({}): circuit breaker open: failing fast until a probe connects", upstream_.name,
+                   server_.toString());
+    }
     // The slot this attempt held is free again: let a queued request try.
     if (!waiters_.empty() && total_ < maxSize_) handOver(nullptr);
   }
@@ -144,7 +165,7 @@ awaitable<AcquireResult> UpstreamPool::connect() {
 awaitable<AcquireResult> UpstreamPool::connectAndHandshake() {
   AcquireResult result;
   result.status = AcquireStatus::kConnectFailed;
-  const config::HostPort& host = upstream_.hosts.front();
+  const config::HostPort& host = server_;
   tcp::resolver resolver(ioc_);
   auto [resolveError, endpoints] =
       co_await resolver.async_resolve(host.host, std::to_string(host.port), nothrow);

@@ -18,6 +18,7 @@
 
 #include "config/proxy_config.h"
 #include "proxy/asio.h"
+#include "proxy/breaker.h"
 #include "proxy/buffer_pool.h"
 #include "proxy/frame_reader.h"
 #include "proxy/handshake.h"
@@ -34,12 +35,15 @@ struct UpstreamConnection {
   std::chrono::steady_clock::time_point idleSince{};
 };
 
-enum class AcquireStatus { kOk, kTimeout, kConnectFailed, kShuttingDown };
+// kBreakerOpen: the server's circuit breaker refused without trying (fail fast).
+// kNoSuitableServer: no server of the deployment fits the request (Worker::acquire).
+enum class AcquireStatus { kOk, kTimeout, kConnectFailed, kShuttingDown, kBreakerOpen, kNoSuitableServer };
 
 struct AcquireResult {
   AcquireStatus status = AcquireStatus::kOk;
   std::unique_ptr<UpstreamConnection> connection;
   std::string error;  // why, for kConnectFailed: no host names, credentials or URI (clients see it)
+  std::size_t server = 0;  // the server's id in its deployment's topology (proxy/topology_monitor.h)
 };
 
 struct PoolStats {
@@ -50,9 +54,12 @@ struct PoolStats {
 
 class UpstreamPool {
  public:
-  UpstreamPool(asio::io_context& ioc, const config::UpstreamConfig& upstream,
+  // server: the one server (of `upstream`'s deployment) this pool connects to;
+  // breaker: that server's circuit breaker (nullptr: none).
+  UpstreamPool(asio::io_context& ioc, const config::UpstreamConfig& upstream, const config::HostPort& server,
                const config::PoolConfig& settings, std::size_t maxSize,
-               std::int32_t maxMessageSize, BufferPool& buffers, UpstreamLimitsStore& limits);
+               std::int32_t maxMessageSize, BufferPool& buffers, UpstreamLimitsStore& limits,
+               CircuitBreaker* breaker = nullptr, std::size_t serverId = 0);
   UpstreamPool(const UpstreamPool&) = delete;
   UpstreamPool& operator=(const UpstreamPool&) = delete;
 
@@ -65,6 +72,7 @@ class UpstreamPool {
   void shutdown();
 
   PoolStats stats() const { return {total_, idle_.size(), waiters_.size()}; }
+  std::size_t serverId() const { return serverId_; }
 
  private:
   struct Waiter;
@@ -75,11 +83,14 @@ class UpstreamPool {
 
   asio::io_context& ioc_;
   const config::UpstreamConfig& upstream_;
+  const config::HostPort server_;
   const config::PoolConfig& settings_;
   std::size_t maxSize_;
   std::int32_t maxMessageSize_;
   BufferPool& buffers_;
   UpstreamLimitsStore& limits_;
+  CircuitBreaker* breaker_;
+  std::size_t serverId_;
   std::size_t total_ = 0;
   bool shuttingDown_ = false;
   std::vector<std::unique_ptr<UpstreamConnection>> idle_;

@@ -4,7 +4,12 @@
 
 namespace mongogate::proxy {
 
-SharedState::SharedState(const config::ProxyConfig& c) : config(c) {
+SharedState::SharedState(const config::ProxyConfig& c)
+    : config(c),
+      cursors(std::chrono::milliseconds(c.topology.cursorIdleTimeoutMs)),
+      // mongod aborts a transaction after transactionLifetimeLimitSeconds (60 s by default);
+      // a commit may be retried a while after that.
+      transactions(std::chrono::minutes(5)) {
   for (const config::UpstreamConfig& upstream : c.upstreams) {
     std::size_t index = deployments.size();
     for (std::size_t i = 0; i < deployments.size(); ++i) {
@@ -14,6 +19,7 @@ SharedState::SharedState(const config::ProxyConfig& c) : config(c) {
       deployments.push_back(&upstream);
       limits.push_back(std::make_unique<UpstreamLimitsStore>(
           UpstreamLimits{.maxWireVersion = c.fallbackMaxWireVersion}));
+      topologies.push_back(std::make_unique<Topology>(upstream, c));
     }
     names_.emplace_back(upstream.name, index);
   }
@@ -23,6 +29,7 @@ SharedState::SharedState(const config::ProxyConfig& c) : config(c) {
   std::vector<std::string> poolNames;
   for (const config::UpstreamConfig* deployment : deployments) poolNames.push_back(deployment->name);
   metrics = std::make_unique<admin::Metrics>(workerThreadCount(c), std::move(upstreamNames), std::move(poolNames));
+  topologyService = std::make_unique<TopologyService>(topologies);
 }
 
 std::size_t workerThreadCount(const config::ProxyConfig& config) {
@@ -65,11 +72,12 @@ Worker::Worker(SharedState& shared, std::size_t poolShardSize, std::size_t index
     : shared_(shared),
       ioc_(std::make_unique<asio::io_context>(1)),
       registryReader_(shared.registry),
-      metrics_(shared.metrics->shardFor(index)) {
+      metrics_(shared.metrics->shardFor(index)),
+      poolShardSize_(poolShardSize) {
+  pools_.resize(shared.deployments.size());
   for (std::size_t i = 0; i < shared.deployments.size(); ++i) {
-    pools_.push_back(std::make_unique<UpstreamPool>(*ioc_, *shared.deployments[i], shared.config.pool,
-                                                    poolShardSize, shared.config.maxMessageSize,
-                                                    buffers_, *shared.limits[i]));
+    pools_[i].resize(kMaxServersPerDeployment);
+    topologyReaders_.emplace_back(*shared.topologies[i]);
   }
 }
 
@@ -78,9 +86,91 @@ Worker::~Worker() {
   join();
   // Coroutine frames still parked in the io_context give connections and buffers back
   // as they are destroyed: the pools and buffers must outlive the io_context.
-  for (auto& pool : pools_) pool->shutdown();
+  for (auto& servers : pools_) {
+    for (auto& pool : servers) {
+      if (pool) pool->shutdown();
+    }
+  }
   ioc_.reset();
   pools_.clear();
+}
+
+UpstreamPool& Worker::serverPool(std::size_t deployment, std::size_t server) {
+  std::unique_ptr<UpstreamPool>& pool = pools_[deployment][server];
+  if (!pool) {
+    ServerSlot& slot = shared_.topologies[deployment]->slot(server);
+    pool = std::make_unique<UpstreamPool>(*ioc_, *shared_.deployments[deployment], slot.host, shared_.config.pool,
+                                          poolShardSize_, shared_.config.maxMessageSize, buffers_,
+                                          *shared_.limits[deployment], &slot.breaker, server);
+  }
+  return *pool;
+}
+
+awaitable<Acquired> Worker::acquire(std::size_t deployment, const ServerRequest& request) {
+  using Clock = std::chrono::steady_clock;
+  Topology& topology = *shared_.topologies[deployment];
+  Acquired out;
+  if (topology.single() || request.pinnedServer) {
+    const std::size_t server = request.pinnedServer.value_or(0);
+    out.pool = &serverPool(deployment, server);
+    out.result = co_await out.pool->acquire();
+    if (!topology.single() && (out.result.status == AcquireStatus::kConnectFailed ||
+                               out.result.status == AcquireStatus::kBreakerOpen)) {
+      topology.markUnknown(server, "cannot connect");
+    }
+    co_return out;
+  }
+  const auto& settings = shared_.config.topology;
+  const Clock::time_point deadline =
+      request.deadline != Clock::time_point{}
+          ? request.deadline
+          : Clock::now() + std::chrono::milliseconds(settings.serverSelectionTimeoutMs);
+  const std::uint64_t spin = spin_++;
+  bool checkRequested = false;
+  std::optional<asio::steady_timer> pause;
+  for (;;) {
+    const std::shared_ptr<const TopologySnapshot>& snapshot = topologyReaders_[deployment].snapshot();
+    if (auto index = selectServer(*snapshot, request.selection, spin, settings.localThresholdMs)) {
+      const ServerDescription& server = snapshot->servers[*index];
+      out.primary = server.type == ServerType::kRSPrimary;
+      out.pool = &serverPool(deployment, server.id);
+      out.result = co_await out.pool->acquire();
+      if (out.result.status == AcquireStatus::kConnectFailed || out.result.status == AcquireStatus::kBreakerOpen) {
+        topology.markUnknown(server.id, "cannot connect");
+      }
+      co_return out;
+    }
+    if (Clock::now() >= deadline) break;
+    if (!checkRequested) {
+      topology.requestCheckAll();  // drivers' "request an immediate check" on a failed selection
+      checkRequested = true;
+    }
+    if (!pause) pause.emplace(*ioc_);
+    pause->expires_at(std::min(deadline, Clock::now() + std::chrono::milliseconds(20)));
+    co_await pause->async_wait(nothrow);
+  }
+  out.result.status = AcquireStatus::kNoSuitableServer;
+  out.result.error = std::string("no suitable server (") +
+                     (request.selection.write ? "no primary" : "none matches the read preference") + ") within " +
+                     std::to_string(settings.serverSelectionTimeoutMs) + " ms";
+  co_return out;
+}
+
+PoolStats Worker::poolStats(std::size_t deployment, std::size_t server) const {
+  const auto& pool = pools_[deployment][server];
+  return pool ? pool->stats() : PoolStats{};
+}
+
+PoolStats Worker::poolStats(std::size_t deployment) const {
+  PoolStats sum;
+  for (const auto& pool : pools_[deployment]) {
+    if (!pool) continue;
+    const PoolStats s = pool->stats();
+    sum.total += s.total;
+    sum.idle += s.idle;
+    sum.waiting += s.waiting;
+  }
+  return sum;
 }
 
 void Worker::start() {
@@ -88,11 +178,6 @@ void Worker::start() {
     auto guard = asio::make_work_guard(*ioc_);
     ioc_->run();
   });
-}
-
-UpstreamPool* Worker::pool(std::string_view upstreamName) {
-  auto index = shared_.deploymentOf(upstreamName);
-  return index ? pools_[*index].get() : nullptr;
 }
 
 }  // namespace mongogate::proxy

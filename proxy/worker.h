@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -12,9 +13,11 @@
 
 #include "admin/metrics.h"
 #include "config/proxy_config.h"
+#include "proxy/affinity.h"
 #include "proxy/asio.h"
 #include "proxy/buffer_pool.h"
 #include "proxy/handshake.h"
+#include "proxy/topology_monitor.h"
 #include "proxy/upstream_pool.h"
 #include "router/routing.h"
 #include "router/store_registry.h"
@@ -31,6 +34,12 @@ class SharedState {
   // masteradmin falling back to MONGODB_URI). Index 0 is main.
   std::vector<const config::UpstreamConfig*> deployments;
   std::vector<std::unique_ptr<UpstreamLimitsStore>> limits;  // per deployment
+  std::vector<std::unique_ptr<Topology>> topologies;         // per deployment
+  // Monitors every topology on its own thread (Server::run starts and stops it).
+  std::unique_ptr<TopologyService> topologyService;
+  // Deployments with several servers: the server of a cursor, of a transaction.
+  AffinityTable cursors;
+  AffinityTable transactions;
   router::StoreRegistry registry;  // registry.loaded(): routing may start
 
   // Store assignment is rare (inserts into the registry collection) and must see every
@@ -56,6 +65,19 @@ class SharedState {
   std::vector<std::pair<std::string, std::size_t>> names_;
 };
 
+// What a request asks of its deployment's servers (proxy/topology.h).
+struct ServerRequest {
+  Selection selection;                       // default: the primary
+  std::optional<std::size_t> pinnedServer;   // cursor or transaction affinity: this server
+  std::chrono::steady_clock::time_point deadline{};  // selection + acquire; {} = serverSelectionTimeout
+};
+
+struct Acquired {
+  AcquireResult result;          // result.server: the server's id
+  UpstreamPool* pool = nullptr;  // give the connection back here (release / discard)
+  bool primary = false;          // the server was the primary when selected
+};
+
 // Worker threads for a configuration: config.threads, or one per core.
 std::size_t workerThreadCount(const config::ProxyConfig& config);
 
@@ -74,10 +96,12 @@ class Worker {
   }
 
   asio::io_context& ioc() { return *ioc_; }
-  UpstreamPool& mainPool() { return *pools_.front(); }
-  // The pool of an upstream by name; nullptr when no such upstream is configured.
-  UpstreamPool* pool(std::string_view upstreamName);
-  UpstreamPool& poolAt(std::size_t deployment) { return *pools_[deployment]; }
+  // Selects a server of the deployment (waiting up to the deadline for one to be
+  // suitable) and borrows a connection to it. Single-server deployments skip selection.
+  awaitable<Acquired> acquire(std::size_t deployment, const ServerRequest& request);
+  // Pool counts of one deployment: summed over its servers, or of one server.
+  PoolStats poolStats(std::size_t deployment) const;
+  PoolStats poolStats(std::size_t deployment, std::size_t server) const;
   BufferPool& buffers() { return buffers_; }
   SharedState& shared() { return shared_; }
   router::RegistryReader& registry() { return registryReader_; }
@@ -87,9 +111,14 @@ class Worker {
   SharedState& shared_;
   BufferPool buffers_;
   std::unique_ptr<asio::io_context> ioc_;
-  std::vector<std::unique_ptr<UpstreamPool>> pools_;  // per deployment
+  UpstreamPool& serverPool(std::size_t deployment, std::size_t server);
+
+  std::vector<std::vector<std::unique_ptr<UpstreamPool>>> pools_;  // [deployment][server id], made on first use
+  std::vector<TopologyReader> topologyReaders_;                     // per deployment
   router::RegistryReader registryReader_;
   admin::MetricsShard& metrics_;
+  std::size_t poolShardSize_;
+  std::uint64_t spin_ = 0;  // rotates among equally suitable servers
   std::thread thread_;
 };
 
