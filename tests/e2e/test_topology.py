@@ -126,7 +126,8 @@ class ReplicaSetTest(E2ETestCase):
     def test_getmore_goes_to_the_server_that_owns_the_cursor(self) -> None:
         wait_until(lambda: self.current_types().count("RSSecondary") == 2, 5, message="two secondaries")
         for member in self.members:  # each server has its own data: 9 documents each
-            member.command({"insert": "cursors", "documents": [{"i": i} for i in range(9)], "$db": DB})
+            reply = member.command({"mockSeed": "cursors", "db": DB, "documents": [{"i": i} for i in range(9)]})
+            self.assertEqual(reply.get("n"), 9, reply)
         coll = self.client[DB].get_collection("cursors", read_preference=ReadPreference.SECONDARY_PREFERRED)
         for _ in range(4):
             docs = list(coll.find({}, batch_size=2))

@@ -130,7 +130,7 @@ CODE_NAMES = {
 _HANDSHAKE_NAMES = ('hello', 'ismaster')
 # Control commands are for the tests; never recorded, never faulted.
 CONTROL_COMMANDS = ('mockRecorded', 'mockClearRecorded', 'mockFault', 'mockClearFaults',
-                    'mockStats', 'mockSetRole')
+                    'mockStats', 'mockSetRole', 'mockSeed')
 # Replica-set roles (mockSetRole, --role): a secondary refuses these with NotWritablePrimary.
 ROLES = ('standalone', 'primary', 'secondary', 'mongos')
 _WRITE_COMMANDS = frozenset(['insert', 'update', 'delete', 'findAndModify', 'create', 'drop',
@@ -604,6 +604,8 @@ class MockUpstream(object):
         Pose as a member of a replica set (hello describes setName, hosts, primary; a
         secondary answers writes with NotWritablePrimary) or as a mongos (msg isdbgrid).
         Data is not replicated: each server keeps its own, and its own record.
+      {mockSeed: <collection>, db, documents: [...]}  -> {ok, n}
+        Insert straight into the store, whatever the role (seeds a secondary's data).
     """
 
     def __init__(self, name='mock', host='127.0.0.1', port=0, max_wire_version=21,
@@ -1065,6 +1067,13 @@ class MockUpstream(object):
                           primary=body.get('primary'), election_term=body.get('electionTerm'),
                           tags=body.get('tags'))
             return _ok()
+        if name == 'mockSeed':
+            docs = list(body.get('documents') or [])
+            with self._lock:
+                self._ensure_collection(body.get('db') or 'test', body.get('mockSeed'))
+                if docs:
+                    self._collection(body.get('db') or 'test', body.get('mockSeed')).insert_many(docs)
+            return _ok(n=len(docs))
         if name == 'mockStats':
             doc = self.stats()
             doc['faults'] = self.faults()
