@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -205,6 +206,31 @@ const Setting kSettings[] = {
      "how long an open breaker fails fast before one probe connection (default 5000)",
      [](const std::string& v, Draft& d, const Origin&) {
        return setNumber<std::uint32_t>(v, d.config.topology.breakerCoolDownMs, 1, 3'600'000);
+       }},
+    {"pool.min_size", "--pool-min-size", "MONGOGATE_POOL_MIN_SIZE", "a number",
+     "upstream connections kept open per upstream server (default 0)",
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::uint32_t>(v, d.config.pool.minSize, 0, 100'000);
+     }},
+    {"pool.max_idle_time_ms", nullptr, nullptr, "a number", nullptr,
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::uint32_t>(v, d.config.pool.maxIdleTimeMs, 0, 86'400'000);
+     }},
+    {"pool.max_lifetime_ms", nullptr, nullptr, "a number", nullptr,
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::uint32_t>(v, d.config.pool.maxLifetimeMs, 0, 86'400'000);
+     }},
+    {"pool.max_connecting", nullptr, nullptr, "a number", nullptr,
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::uint32_t>(v, d.config.pool.maxConnecting, 1, 1000);
+     }},
+    {"pool.reconnect_backoff_initial_ms", nullptr, nullptr, "a number", nullptr,
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::uint32_t>(v, d.config.pool.backoffInitialMs, 0, 600'000);
+     }},
+    {"pool.reconnect_backoff_max_ms", nullptr, nullptr, "a number", nullptr,
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::uint32_t>(v, d.config.pool.backoffMaxMs, 0, 600'000);
      }},
     {"routing.main_database", "--main-database", nullptr, "a database name",
      "the main database (default: the one named in the main upstream's URI, else test)",
@@ -665,6 +691,19 @@ void finish(Draft& d, bool haveFile, bool showHelp) {
   for (std::size_t i = 1; i < c.upstreams.size(); ++i) {
     c.upstreams[i].sameAsMain = !main.uri.empty() && c.upstreams[i].uri == main.uri;
   }
+  for (UpstreamConfig& upstream : c.upstreams) {
+    applyPoolOptions(upstream, c.pool);
+    if (upstream.pool.minSize > upstream.pool.maxSize) {
+      const bool fromUri = upstream.uriPool.minSize || upstream.uriPool.maxSize;
+      auto it = d.uris.find(upstream.name);
+      d.report(fromUri && it != d.uris.end() ? it->second.origin : d.originOf("pool.min_size"),
+               "the minimum pool size " + std::to_string(upstream.pool.minSize) + " is larger than the maximum " +
+                   std::to_string(upstream.pool.maxSize));
+    }
+  }
+  if (c.pool.backoffInitialMs > c.pool.backoffMaxMs) {
+    d.report(d.originOf("pool.reconnect_backoff_initial_ms"), "is larger than pool.reconnect_backoff_max_ms");
+  }
   c.main = c.upstreams.front();
 
   // Routing (SPEC §2, §3).
@@ -913,6 +952,34 @@ std::string formatProblem(const ConfigProblem& problem) {
   return text;
 }
 
+namespace {
+
+const char* readModeName(mongoc_read_mode_t mode) {
+  switch (mode) {
+    case MONGOC_READ_PRIMARY: return "primary";
+    case MONGOC_READ_PRIMARY_PREFERRED: return "primaryPreferred";
+    case MONGOC_READ_SECONDARY: return "secondary";
+    case MONGOC_READ_SECONDARY_PREFERRED: return "secondaryPreferred";
+    case MONGOC_READ_NEAREST: return "nearest";
+  }
+  return "primary";
+}
+
+// An int32 URI option into `field` when the URI gives it; "" or why it is out of range.
+std::string uriNumber(const mongoc_uri_t* uri, const char* key, const char* name, std::int64_t min, std::int64_t max,
+                      std::optional<std::uint32_t>& field) {
+  if (!mongoc_uri_has_option(uri, key)) return {};
+  const std::int64_t value = mongoc_uri_get_option_as_int32(uri, key, -1);
+  if (value < min || value > max) {
+    return std::string(name) + " must be a whole number from " + std::to_string(min) + " to " + std::to_string(max) +
+           ", got " + std::to_string(value);
+  }
+  field = static_cast<std::uint32_t>(value);
+  return {};
+}
+
+}  // namespace
+
 std::string parseUpstreamUri(const std::string& uri, UpstreamConfig& out) {
   static const bool initialized = [] {
     mongoc_init();
@@ -930,6 +997,7 @@ std::string parseUpstreamUri(const std::string& uri, UpstreamConfig& out) {
     if (message.find('@') != std::string::npos) message = "the connection string is malformed";
     return "invalid connection string: " + message;
   }
+  std::unique_ptr<mongoc_uri_t, void (*)(mongoc_uri_t*)> owner(parsed, mongoc_uri_destroy);
   out.uri = uri;
   out.hosts.clear();
   for (const mongoc_host_list_t* h = mongoc_uri_get_hosts(parsed); h; h = h->next) {
@@ -939,20 +1007,56 @@ std::string parseUpstreamUri(const std::string& uri, UpstreamConfig& out) {
   out.database = db ? db : "";
   const char* app = mongoc_uri_get_appname(parsed);
   out.appName = app ? app : "";
-  const bool srv = mongoc_uri_get_srv_hostname(parsed) != nullptr;
-  const char* set = mongoc_uri_get_replica_set(parsed);
-  out.replicaSet = set ? set : "";
+  const char* srv = mongoc_uri_get_srv_hostname(parsed);
+  out.srvHost = srv ? srv : "";
+
+  // TLS: any tls option turns it on; mongodb+srv:// defaults to on (the SRV spec).
+  UpstreamTlsConfig& tls = out.tls;
+  tls.enabled = mongoc_uri_has_option(parsed, MONGOC_URI_TLS) || mongoc_uri_has_option(parsed, MONGOC_URI_SSL)
+                    ? mongoc_uri_get_tls(parsed)
+                    : (mongoc_uri_get_tls(parsed) || srv != nullptr);
+  auto utf8 = [&](const char* key) {
+    const char* value = mongoc_uri_get_option_as_utf8(parsed, key, nullptr);
+    return std::string(value ? value : "");
+  };
+  tls.caFile = utf8(MONGOC_URI_TLSCAFILE);
+  tls.certificateKeyFile = utf8(MONGOC_URI_TLSCERTIFICATEKEYFILE);
+  tls.certificateKeyPassword = utf8(MONGOC_URI_TLSCERTIFICATEKEYFILEPASSWORD);
+  const bool insecure = mongoc_uri_get_option_as_bool(parsed, MONGOC_URI_TLSINSECURE, false);
+  tls.allowInvalidCertificates =
+      insecure || mongoc_uri_get_option_as_bool(parsed, MONGOC_URI_TLSALLOWINVALIDCERTIFICATES, false);
+  tls.allowInvalidHostnames =
+      insecure || mongoc_uri_get_option_as_bool(parsed, MONGOC_URI_TLSALLOWINVALIDHOSTNAMES, false);
+  if (!tls.enabled && (!tls.caFile.empty() || !tls.certificateKeyFile.empty())) {
+    return "tlsCAFile / tlsCertificateKeyFile are given but tls is false";
+  }
+
+  // Credentials (the password is never copied into a message).
+  const char* user = mongoc_uri_get_username(parsed);
+  const char* password = mongoc_uri_get_password(parsed);
+  out.auth = {};
+  out.auth.user = user ? user : "";
+  out.auth.password = password ? password : "";
+  const char* mechanism = mongoc_uri_get_auth_mechanism(parsed);
+  out.auth.mechanism = mechanism ? mechanism : "";
+  if (!out.auth.mechanism.empty() && out.auth.mechanism != "SCRAM-SHA-256" && out.auth.mechanism != "SCRAM-SHA-1") {
+    return "authMechanism " + out.auth.mechanism + " is not supported (SCRAM-SHA-256 or SCRAM-SHA-1)";
+  }
+  if (!out.auth.mechanism.empty() && out.auth.user.empty()) {
+    return "authMechanism " + out.auth.mechanism + " needs a user name in the connection string";
+  }
+  if (!out.auth.user.empty() && !password) return "the connection string names a user but no password";
+  // authSource, else the URI's database, else admin (libmongoc applies the drivers' rule).
+  const char* source = mongoc_uri_get_auth_source(parsed);
+  out.auth.source = source ? source : "admin";
+
+  const char* replicaSet = mongoc_uri_get_replica_set(parsed);
+  out.replicaSet = replicaSet ? replicaSet : "";
+  out.readPreference = readModeName(mongoc_read_prefs_get_mode(mongoc_uri_get_read_prefs_t(parsed)));
+  out.loadBalanced = mongoc_uri_get_option_as_bool(parsed, MONGOC_URI_LOADBALANCED, false);
   out.directConnection = mongoc_uri_get_option_as_bool(parsed, MONGOC_URI_DIRECTCONNECTION, false);
-  out.readPreference.clear();
   out.readPreferenceTags.clear();
   if (const mongoc_read_prefs_t* prefs = mongoc_uri_get_read_prefs_t(parsed)) {
-    switch (mongoc_read_prefs_get_mode(prefs)) {
-      case MONGOC_READ_PRIMARY: break;
-      case MONGOC_READ_PRIMARY_PREFERRED: out.readPreference = "primaryPreferred"; break;
-      case MONGOC_READ_SECONDARY: out.readPreference = "secondary"; break;
-      case MONGOC_READ_SECONDARY_PREFERRED: out.readPreference = "secondaryPreferred"; break;
-      case MONGOC_READ_NEAREST: out.readPreference = "nearest"; break;
-    }
     bson_iter_t sets;
     const bson_t* tags = mongoc_read_prefs_get_tags(prefs);
     if (tags && bson_iter_init(&sets, tags)) {
@@ -966,10 +1070,43 @@ std::string parseUpstreamUri(const std::string& uri, UpstreamConfig& out) {
       }
     }
   }
-  mongoc_uri_destroy(parsed);
-  if (srv) return "mongodb+srv:// is not supported yet; list the hosts with mongodb://";
+
+  out.uriPool = {};
+  for (const std::string& why : {
+           uriNumber(parsed, MONGOC_URI_MAXPOOLSIZE, "maxPoolSize", 1, 100'000, out.uriPool.maxSize),
+           uriNumber(parsed, MONGOC_URI_MINPOOLSIZE, "minPoolSize", 0, 100'000, out.uriPool.minSize),
+           uriNumber(parsed, MONGOC_URI_MAXIDLETIMEMS, "maxIdleTimeMS", 0, 86'400'000, out.uriPool.maxIdleTimeMs),
+           uriNumber(parsed, MONGOC_URI_WAITQUEUETIMEOUTMS, "waitQueueTimeoutMS", 1, 3'600'000,
+                     out.uriPool.waitQueueTimeoutMs),
+           uriNumber(parsed, MONGOC_URI_CONNECTTIMEOUTMS, "connectTimeoutMS", 1, 3'600'000,
+                     out.uriPool.connectTimeoutMs),
+       }) {
+    if (!why.empty()) return why;
+  }
+  if (out.uriPool.maxSize && out.uriPool.minSize && *out.uriPool.minSize > *out.uriPool.maxSize) {
+    return "minPoolSize " + std::to_string(*out.uriPool.minSize) + " is larger than maxPoolSize " +
+           std::to_string(*out.uriPool.maxSize);
+  }
+  if (srv) {
+    if (mongoc_uri_has_option(parsed, MONGOC_URI_SRVSERVICENAME) &&
+        utf8(MONGOC_URI_SRVSERVICENAME) != "mongodb") {
+      return "srvServiceName other than mongodb is not supported";
+    }
+    return {};  // hosts come from DNS at start (resolveSrvUpstreams)
+  }
   if (out.hosts.empty()) return "the connection string names no host";
   return {};
+}
+
+void applyPoolOptions(UpstreamConfig& upstream, const PoolConfig& defaults) {
+  PoolConfig& pool = upstream.pool;
+  pool = defaults;
+  const UriPoolOptions& uri = upstream.uriPool;
+  if (uri.maxSize) pool.maxSize = *uri.maxSize;
+  if (uri.minSize) pool.minSize = *uri.minSize;
+  if (uri.maxIdleTimeMs) pool.maxIdleTimeMs = *uri.maxIdleTimeMs;
+  if (uri.waitQueueTimeoutMs) pool.waitQueueTimeoutMs = *uri.waitQueueTimeoutMs;
+  if (uri.connectTimeoutMs) pool.connectTimeoutMs = *uri.connectTimeoutMs;
 }
 
 Expansion expandVariables(std::string_view text, const std::map<std::string, std::string>& environment) {

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +53,37 @@ struct ListenTlsConfig {
   bool requireClientCertificate = false;
 };
 
+// Pool settings of one upstream. The file / environment / flags give the defaults for
+// every upstream; a connection string's own options (maxPoolSize, minPoolSize,
+// maxIdleTimeMS, waitQueueTimeoutMS, connectTimeoutMS) override them for that upstream.
+// Sizes are for the whole process; each worker thread holds an equal share.
+struct PoolConfig {
+  std::uint32_t maxSize = 100;             // upstream connections per upstream server, all threads
+  std::uint32_t minSize = 0;               // kept open in the background, all threads
+  std::uint32_t waitQueueTimeoutMs = 2000; // a request waits this long for a connection
+  std::uint32_t connectTimeoutMs = 5000;   // TCP connect + TLS + hello + authentication
+  std::uint32_t idleCheckMs = 1000;        // idle longer than this: probe before reuse
+  std::uint32_t maxIdleTimeMs = 0;         // idle longer than this: closed (0 = never)
+  std::uint32_t maxLifetimeMs = 0;         // older than this: closed when next idle (0 = never)
+  std::uint32_t maxConnecting = 2;         // connections being opened at once, per thread
+  std::uint32_t backoffInitialMs = 100;    // after a failed connect, no new attempt for ~this
+  std::uint32_t backoffMaxMs = 5000;       // the backoff doubles per failure up to this
+  std::uint32_t maintenanceIntervalMs = 500;  // idle pruning and min-size top-up (tests shorten it)
+};
+
+// Credentials mongogate authenticates with on every upstream connection (from the URI).
+struct UpstreamAuthConfig {
+  std::string user;       // "" = no authentication
+  std::string password;   // secret: never logged, never in an error
+  std::string source;     // authSource, else the URI's database, else "admin"
+  std::string mechanism;  // "SCRAM-SHA-256", "SCRAM-SHA-1", or "" = negotiate as drivers do
+};
+
+// The pool options a connection string may carry; each one given overrides the file's.
+struct UriPoolOptions {
+  std::optional<std::uint32_t> maxSize, minSize, maxIdleTimeMs, waitQueueTimeoutMs, connectTimeoutMs;
+};
+
 // One upstream deployment as its connection string describes it.
 struct UpstreamConfig {
   std::string name;               // "main", "masteradmin", or a name from the file
@@ -63,20 +95,17 @@ struct UpstreamConfig {
   // MONGODB_URI, say): the same deployment, so main's pool can serve it.
   bool sameAsMain = false;
   UpstreamTlsConfig tls;
-  // Topology options from the connection string (proxy/topology.h).
-  std::string replicaSet;         // replicaSet=: the members must report this set name
-  bool directConnection = false;  // directConnection=true: use the one host, no discovery
-  std::string readPreference;     // readPreference=: default mode for reads ("" = primary)
+  UpstreamAuthConfig auth;
+  std::string replicaSet;         // replicaSet= ("" = none)
+  std::string readPreference;     // readPreference= mode: primary (default), primaryPreferred, ...
   // readPreferenceTags=: tag sets tried in order; each is name → value ({} matches any)
   std::vector<std::vector<std::pair<std::string, std::string>>> readPreferenceTags;
+  bool directConnection = false;  // directConnection=true: use the one host, no discovery
+  std::string srvHost;            // mongodb+srv://: the name whose SRV records give `hosts`
+  bool loadBalanced = false;      // loadBalanced=true (also from a +srv TXT record)
+  UriPoolOptions uriPool;         // pool options given in the URI
+  PoolConfig pool;                // the file's pool settings, overridden by uriPool
   std::string redactedUri() const;  // the URI with any password replaced by "****"
-};
-
-struct PoolConfig {
-  std::uint32_t maxSize = 100;             // upstream connections per upstream, all threads
-  std::uint32_t waitQueueTimeoutMs = 2000; // a request waits this long for a connection
-  std::uint32_t connectTimeoutMs = 5000;   // TCP connect + handshake
-  std::uint32_t idleCheckMs = 1000;        // idle longer than this: probe before reuse
 };
 
 // Replica sets and mongos lists (proxy/topology.h) and the circuit breaker per server.
@@ -160,6 +189,9 @@ bool parseHostPort(const std::string& text, HostPort& out);
 // Parses a mongodb:// or mongodb+srv:// URI with libmongoc's parser.
 // Returns an empty string on success, else why it is invalid (never the URI itself).
 std::string parseUpstreamUri(const std::string& uri, UpstreamConfig& out);
+
+// upstream.pool = defaults, then every pool option the upstream's URI gives.
+void applyPoolOptions(UpstreamConfig& upstream, const PoolConfig& defaults);
 
 // "${VAR}" and "${VAR:-default}" expansion, as in a POSIX shell: ":-" takes the default
 // when VAR is unset or empty, and the default may itself hold references. "$${" stands

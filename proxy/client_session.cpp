@@ -507,7 +507,10 @@ class ClientSession {
 
   SessionStatus acquireFailure(const AcquireResult& acquired, const std::string& upstream) {
     if (acquired.status == AcquireStatus::kTimeout) {
-      errorMessage_ = "mongogate: timed out after " + std::to_string(shared_.config.pool.waitQueueTimeoutMs) +
+      const config::UpstreamConfig* settings = shared_.config.findUpstream(upstream);
+      const std::uint32_t waitedMs =
+          settings ? settings->pool.waitQueueTimeoutMs : shared_.config.pool.waitQueueTimeoutMs;
+      errorMessage_ = "mongogate: timed out after " + std::to_string(waitedMs) +
                       " ms waiting for a connection to upstream '" + upstream + "'";
       return SessionStatus::kPoolTimeout;
     }

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "config/proxy_config.h"
+#include "config/srv.h"
 #include "proxy/server.h"
 
 namespace {
@@ -44,11 +45,14 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
 
-  config::ConfigResult loaded = config::loadConfig(argc, argv, config::processEnvironment());
+  const auto environment = config::processEnvironment();
+  config::ConfigResult loaded = config::loadConfig(argc, argv, environment);
   if (loaded.showHelp) {
     std::fputs(config::usageText().c_str(), stdout);
     return 0;
   }
+  // mongodb+srv:// seed lists come from DNS, once, at start (and in --check-config).
+  if (loaded.problems.empty()) config::resolveSrvUpstreams(loaded.config, environment, loaded.problems);
   if (!loaded.problems.empty() || loaded.config.checkConfigOnly) {
     for (const auto& warning : loaded.warnings) {
       std::fprintf(stderr, "warning: %s\n", config::formatProblem(warning).c_str());

@@ -13,10 +13,8 @@ namespace mongogate::proxy {
 
 Server::Server(const config::ProxyConfig& config) : config_(config), shared_(config) {
   const std::size_t threads = workerThreadCount(config);
-  // The pool limit is for the whole process: each worker gets an equal shard.
-  const std::size_t shard = (config.pool.maxSize + threads - 1) / threads;
   for (std::size_t i = 0; i < threads; ++i) {
-    workers_.push_back(std::make_unique<Worker>(shared_, shard, i));
+    workers_.push_back(std::make_unique<Worker>(shared_, threads, i));
   }
 }
 
@@ -99,6 +97,10 @@ void Server::startRegistry() {
 
 int Server::run() {
   std::signal(SIGPIPE, SIG_IGN);
+  if (!shared_.startupError.empty()) {
+    spdlog::error("cannot start: {}", shared_.startupError);
+    return 2;
+  }
   error_code ec;
   const auto address = asio::ip::make_address(config_.listen.host, ec);
   if (ec) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <boost/asio/ssl.hpp>
 #include <optional>
@@ -37,10 +38,29 @@ class Stream {
   // certificate must name `host` (DNS name or IP address); SNI is sent for DNS names.
   void enableTlsClient(ssl::context& context, const std::string& host, bool verifyHostname) {
     tls_.emplace(std::move(plain_), context);
-    if (verifyHostname) tls_->set_verify_callback(ssl::host_name_verification(host));
+    SSL* handle = tls_->native_handle();
     error_code ec;
     asio::ip::make_address(host, ec);
-    if (ec) SSL_set_tlsext_host_name(tls_->native_handle(), host.c_str());
+    const bool isAddress = !ec;
+    if (!isAddress) SSL_set_tlsext_host_name(handle, host.c_str());
+    // OpenSSL's own check: a mismatch fails the handshake with a verify result that
+    // says so (X509_V_ERR_HOSTNAME_MISMATCH), which verifyError() reports.
+    if (verifyHostname) {
+      X509_VERIFY_PARAM* param = SSL_get0_param(handle);
+      if (isAddress) {
+        X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
+      } else {
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        SSL_set1_host(handle, host.c_str());
+      }
+    }
+  }
+  // After a failed client handshake: why the peer's certificate was refused ("" when
+  // it was not a verification failure).
+  std::string verifyError() {
+    if (!tls_) return {};
+    const long result = SSL_get_verify_result(tls_->native_handle());
+    return result == X509_V_OK ? std::string() : X509_verify_cert_error_string(result);
   }
   // mongogate as the TLS server (towards a client).
   void enableTlsServer(ssl::context& context) { tls_.emplace(std::move(plain_), context); }

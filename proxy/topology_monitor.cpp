@@ -3,10 +3,7 @@
 #include <bson/bson.h>
 #include <spdlog/spdlog.h>
 
-#include "proxy/handshake.h"
-#include "proxy/upstream_pool.h"
-#include "wire/builder.h"
-#include "wire/op_msg.h"
+#include "proxy/upstream_connect.h"
 
 namespace mongogate::proxy {
 
@@ -15,31 +12,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::atomic<std::int32_t> nextMonitorRequestId{1};
-
 bool singleServer(const config::UpstreamConfig& upstream) {
   return upstream.directConnection || (upstream.hosts.size() == 1 && upstream.replicaSet.empty());
-}
-
-// Resolve and connect; "" or why not.
-awaitable<std::string> openTcp(UpstreamConnection& connection, const config::HostPort& host) {
-  tcp::resolver resolver(connection.stream.get_executor());
-  auto [resolveError, endpoints] = co_await resolver.async_resolve(host.host, std::to_string(host.port), nothrow);
-  if (resolveError) co_return "cannot resolve the host: " + resolveError.message();
-  auto [connectError, endpoint] = co_await asio::async_connect(connection.stream.socket(), endpoints, nothrow);
-  (void)endpoint;
-  if (connectError) co_return "cannot connect: " + connectError.message();
-  error_code ignored;
-  connection.stream.socket().set_option(tcp::no_delay(true), ignored);
-  co_return std::string{};
-}
-
-// One request/reply; false on any I/O or framing failure.
-awaitable<bool> roundTrip(UpstreamConnection& connection, const std::vector<std::uint8_t>& frame) {
-  auto [writeError, written] = co_await asio::async_write(connection.stream, asio::buffer(frame), nothrow);
-  (void)written;
-  if (writeError) co_return false;
-  co_return co_await connection.reader.next(connection.stream) == ReadStatus::kOk;
 }
 
 }  // namespace
@@ -49,16 +23,16 @@ struct Topology::Monitor {
   const std::size_t id;
   asio::steady_timer timer;
   std::unique_ptr<UpstreamConnection> connection;
-  bool greeted = false;  // the connection's first hello (with client metadata) is done
   bool stopped = false;
   bool checkRequested = false;
   Clock::time_point lastCheck{};
   Clock::time_point next{};
 };
 
-Topology::Topology(const config::UpstreamConfig& upstream, const config::ProxyConfig& config)
+Topology::Topology(const config::UpstreamConfig& upstream, const config::ProxyConfig& config, ssl::context* tls)
     : upstream_(upstream),
       config_(config),
+      tls_(tls),
       single_(singleServer(upstream)),
       defaultReadPreference_(readPreferenceOf(upstream)),
       state_(upstream.hosts, upstream.replicaSet, singleServer(upstream)) {
@@ -211,60 +185,51 @@ awaitable<void> Topology::monitor(std::shared_ptr<Monitor> m) {
   if (m->connection) m->connection->stream.close();
 }
 
+// A monitoring connection is opened like a pooled one (TLS, mongogate's hello, and
+// authentication when the URI has credentials); each check is one more hello on it.
 awaitable<ServerDescription> Topology::check(Monitor& m) {
   ServerSlot& slot = *slots_[m.id];
-  const auto timeout = std::chrono::milliseconds(config_.pool.connectTimeoutMs);
   ServerDescription failed;
   failed.address = slot.address;
-  asio::steady_timer deadline(*ioc_);
-  if (!m.connection) {
-    auto connection = std::make_unique<UpstreamConnection>(ioc_->get_executor(), *buffers_, config_.maxMessageSize);
-    deadline.expires_after(timeout);
-    auto outcome = co_await (openTcp(*connection, slot.host) || deadline.async_wait(nothrow));
-    std::string error = outcome.index() == 0 ? std::get<0>(outcome) : "connect timed out";
-    if (!error.empty()) {
-      if (slot.breaker.onFailure()) {
-        spdlog::warn("upstream {}: circuit breaker for {} is open", upstream_.name, slot.address);
-      }
-      failed.error = std::move(error);
-      co_return failed;
-    }
-    m.connection = std::move(connection);
-    m.greeted = false;
-  }
-  std::vector<std::uint8_t> body;
-  if (m.greeted) {
-    bson_t hello = BSON_INITIALIZER;
-    BSON_APPEND_INT32(&hello, "hello", 1);
-    BSON_APPEND_UTF8(&hello, "$db", "admin");
-    body.assign(bson_get_data(&hello), bson_get_data(&hello) + hello.len);
-    bson_destroy(&hello);
-  } else {
-    appendUpstreamHello(body, upstream_.appName);
-  }
-  std::vector<std::uint8_t> frame;
-  wire::appendOpMsg(frame, nextMonitorRequestId.fetch_add(1), 0, 0, body);
-  const auto started = Clock::now();
-  deadline.expires_after(timeout);
-  auto outcome = co_await (roundTrip(*m.connection, frame) || deadline.async_wait(nothrow));
-  const bool answered = outcome.index() == 0 && std::get<0>(outcome);
-  const double rttMs = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
-  std::optional<wire::Parsed<wire::OpMsgView>> reply;
-  if (answered) reply.emplace(wire::parseOpMsg(m.connection->reader.frame()));
-  if (!answered || !reply->ok()) {
-    m.connection->stream.close();
+  auto fail = [&](std::string why) {
+    if (m.connection) m.connection->stream.close();
     m.connection.reset();
     if (slot.breaker.onFailure()) {
       spdlog::warn("upstream {}: circuit breaker for {} is open", upstream_.name, slot.address);
     }
-    failed.error = answered ? "bad hello reply" : "no hello reply";
-    co_return failed;
+    failed.error = std::move(why);
+    return failed;
+  };
+  if (!m.connection) {
+    UpstreamConnectOptions options;
+    options.upstream = &upstream_;
+    options.tls = tls_;
+    options.buffers = buffers_;
+    options.maxMessageSize = config_.maxMessageSize;
+    options.timeout = std::chrono::milliseconds(upstream_.pool.connectTimeoutMs);
+    UpstreamLimits ignored;
+    AcquireResult opened = co_await openUpstreamConnection(*ioc_, options, slot.host, ignored);
+    if (opened.status != AcquireStatus::kOk) co_return fail(opened.error);
+    m.connection = std::move(opened.connection);
   }
-  m.greeted = true;
+  std::vector<std::uint8_t> body;
+  bson_t hello = BSON_INITIALIZER;
+  BSON_APPEND_INT32(&hello, "hello", 1);
+  BSON_APPEND_UTF8(&hello, "$db", "admin");
+  body.assign(bson_get_data(&hello), bson_get_data(&hello) + hello.len);
+  bson_destroy(&hello);
+  asio::steady_timer deadline(*ioc_);
+  deadline.expires_after(std::chrono::milliseconds(upstream_.pool.connectTimeoutMs));
+  wire::Bytes reply;
+  const auto started = Clock::now();
+  auto outcome = co_await (runUpstreamCommand(*m.connection, body, reply) || deadline.async_wait(nothrow));
+  const double rttMs = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+  if (outcome.index() != 0) co_return fail("hello timed out");
+  if (!std::get<0>(outcome).empty()) co_return fail("hello failed: " + std::get<0>(outcome));
   if (slot.breaker.onSuccess()) {
     spdlog::info("upstream {}: circuit breaker for {} is closed again", upstream_.name, slot.address);
   }
-  co_return describeHello(slot.address, reply->value.body, rttMs);
+  co_return describeHello(slot.address, reply, rttMs);
 }
 
 TopologyService::~TopologyService() { stop(); }

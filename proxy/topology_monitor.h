@@ -26,6 +26,7 @@
 #include "proxy/asio.h"
 #include "proxy/breaker.h"
 #include "proxy/buffer_pool.h"
+#include "proxy/stream.h"
 #include "proxy/topology.h"
 
 namespace mongogate::proxy {
@@ -42,7 +43,8 @@ struct ServerSlot {
 
 class Topology {
  public:
-  Topology(const config::UpstreamConfig& upstream, const config::ProxyConfig& config);
+  // tls: the deployment's TLS client context (nullptr: plain TCP), for monitoring connections.
+  Topology(const config::UpstreamConfig& upstream, const config::ProxyConfig& config, ssl::context* tls = nullptr);
   ~Topology();
   Topology(const Topology&) = delete;
   Topology& operator=(const Topology&) = delete;
@@ -77,6 +79,7 @@ class Topology {
 
   const config::UpstreamConfig& upstream_;
   const config::ProxyConfig& config_;
+  ssl::context* tls_;
   const bool single_;
   const ReadPreference defaultReadPreference_;
   TopologyState state_;  // only on the monitor thread (after start)

@@ -1,4 +1,5 @@
 // proxy/upstream_pool.h — pooled connections to one upstream server, for one worker.
+// (Opening a connection — TCP, TLS, hello, authentication — is proxy/upstream_connect.h.)
 //
 // Promise: request-level multiplexing. A request borrows a connection for its own
 // request/reply exchange (or a whole exhaust stream) and gives it back. At most
@@ -7,61 +8,59 @@
 // a hello carrying mongogate's own metadata (never the client's), and each handshake
 // refreshes the limits mongogate advertises.
 //
+// Lifecycle (PoolConfig): `minSize` connections are opened in the background and kept;
+// idle ones older than maxIdleTimeMs and any older than maxLifetimeMs are closed; at
+// most maxConnecting connections are being opened at once (others queue); one idle
+// longer than idleCheckMs is checked before reuse. After a failed connect no new one is
+// tried until a backoff (doubling per failure, with jitter) has passed: a request whose
+// wait would end before that gets the last failure's reason at once.
+//
 // Single-threaded: each worker thread owns its own pool shard, so nothing here locks.
 #pragma once
 
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "config/proxy_config.h"
 #include "proxy/asio.h"
 #include "proxy/breaker.h"
-#include "proxy/buffer_pool.h"
-#include "proxy/frame_reader.h"
 #include "proxy/handshake.h"
-#include "proxy/stream.h"
+#include "proxy/upstream_connect.h"
 
 namespace mongogate::proxy {
 
-struct UpstreamConnection {
-  UpstreamConnection(const asio::any_io_executor& executor, BufferPool& buffers,
-                     std::int32_t maxMessageSize)
-      : stream(executor), reader(buffers, maxMessageSize) {}
-  Stream stream;
-  FrameReader reader;
-  std::chrono::steady_clock::time_point idleSince{};
-};
-
-// kBreakerOpen: the server's circuit breaker refused without trying (fail fast).
-// kNoSuitableServer: no server of the deployment fits the request (Worker::acquire).
-enum class AcquireStatus { kOk, kTimeout, kConnectFailed, kShuttingDown, kBreakerOpen, kNoSuitableServer };
-
-struct AcquireResult {
-  AcquireStatus status = AcquireStatus::kOk;
-  std::unique_ptr<UpstreamConnection> connection;
-  std::string error;  // why, for kConnectFailed: no host names, credentials or URI (clients see it)
-  std::size_t server = 0;  // the server's id in its deployment's topology (proxy/topology_monitor.h)
-};
-
 struct PoolStats {
-  std::size_t total = 0;    // open + connecting
+  std::size_t total = 0;       // open + connecting
   std::size_t idle = 0;
-  std::size_t waiting = 0;  // requests in the wait queue
+  std::size_t waiting = 0;     // requests in the wait queue
+  std::size_t connecting = 0;  // being opened now
 };
+
+// The reconnect backoff after `failures` consecutive failed connects (failures >= 1):
+// initial * 2^(failures-1), capped at max, then scaled into [50%, 100%] by `random01`
+// (0..1) so that workers and proxies do not retry in step.
+std::chrono::milliseconds reconnectBackoff(std::uint32_t failures, std::uint32_t initialMs, std::uint32_t maxMs,
+                                           double random01);
 
 class UpstreamPool {
  public:
-  // server: the one server (of `upstream`'s deployment) this pool connects to;
-  // breaker: that server's circuit breaker (nullptr: none).
-  UpstreamPool(asio::io_context& ioc, const config::UpstreamConfig& upstream, const config::HostPort& server,
-               const config::PoolConfig& settings, std::size_t maxSize,
-               std::int32_t maxMessageSize, BufferPool& buffers, UpstreamLimitsStore& limits,
-               CircuitBreaker* breaker = nullptr, std::size_t serverId = 0);
+  // `server` is the one host this pool connects to; `connect` says how (TLS context,
+  // credentials, timeout). maxSize and minSize are this shard's share of the upstream's.
+  // `breaker`: the server's circuit breaker, shared by every worker (nullptr: none). While
+  // it is open, acquire() fails at once with kBreakerOpen; every connect reports to it.
+  UpstreamPool(asio::io_context& ioc, const UpstreamConnectOptions& connect, config::HostPort server,
+               const config::PoolConfig& settings, std::size_t maxSize, UpstreamLimitsStore& limits,
+               std::size_t minSize = 0, CircuitBreaker* breaker = nullptr);
   UpstreamPool(const UpstreamPool&) = delete;
   UpstreamPool& operator=(const UpstreamPool&) = delete;
+
+  // Starts the background maintenance (min size, idle and lifetime pruning). Optional:
+  // without it the pool still works, lazily.
+  void start();
 
   awaitable<AcquireResult> acquire();
   // The exchange finished cleanly: the connection may serve another request.
@@ -71,30 +70,44 @@ class UpstreamPool {
   // Closes idle connections and makes later releases close theirs.
   void shutdown();
 
-  PoolStats stats() const { return {total_, idle_.size(), waiters_.size()}; }
-  std::size_t serverId() const { return serverId_; }
+  PoolStats stats() const { return {total_, idle_.size(), waiters_.size(), connecting_}; }
+  const config::HostPort& server() const { return server_; }
+  // The reason of the last failed connect ("" after a success).
+  const std::string& lastError() const { return lastError_; }
 
  private:
+  using Clock = std::chrono::steady_clock;
   struct Waiter;
+  // Opens one connection in a slot already counted in total_ and connecting_.
   awaitable<AcquireResult> connect();
-  awaitable<AcquireResult> connectAndHandshake();
-  void handOver(std::unique_ptr<UpstreamConnection> connection);
-  bool stillUsable(UpstreamConnection& connection) const;
+  awaitable<void> connectInBackground();
+  awaitable<void> maintain();
+  awaitable<bool> stillUsable(UpstreamConnection& connection);
+  bool expired(const UpstreamConnection& connection, Clock::time_point now) const;
+  void closeIdle(std::size_t index);
+  void wakeOne();
+  void wakeAll();
 
   asio::io_context& ioc_;
-  const config::UpstreamConfig& upstream_;
-  const config::HostPort server_;
+  UpstreamConnectOptions connect_;
+  config::HostPort server_;
   const config::PoolConfig& settings_;
   std::size_t maxSize_;
-  std::int32_t maxMessageSize_;
-  BufferPool& buffers_;
+  std::size_t minSize_;
   UpstreamLimitsStore& limits_;
   CircuitBreaker* breaker_;
-  std::size_t serverId_;
   std::size_t total_ = 0;
+  std::size_t connecting_ = 0;
   bool shuttingDown_ = false;
-  std::vector<std::unique_ptr<UpstreamConnection>> idle_;
+  std::vector<std::unique_ptr<UpstreamConnection>> idle_;  // back = most recently used
   std::deque<Waiter*> waiters_;
+  // Reconnect backoff.
+  std::uint32_t failures_ = 0;
+  Clock::time_point backoffUntil_{};
+  std::string lastError_;
+  ConnectFailure lastFailure_ = ConnectFailure::kNone;
+  std::minstd_rand random_;
+  std::unique_ptr<asio::steady_timer> maintenanceTimer_;
 };
 
 }  // namespace mongogate::proxy

@@ -19,7 +19,14 @@ SharedState::SharedState(const config::ProxyConfig& c)
       deployments.push_back(&upstream);
       limits.push_back(std::make_unique<UpstreamLimitsStore>(
           UpstreamLimits{.maxWireVersion = c.fallbackMaxWireVersion}));
-      topologies.push_back(std::make_unique<Topology>(upstream, c));
+      std::unique_ptr<ssl::context> tls;
+      if (upstream.tls.enabled) {
+        std::string error;
+        tls = makeUpstreamTlsContext(upstream.tls, error);
+        if (!tls && startupError.empty()) startupError = "upstream " + upstream.name + ": " + error;
+      }
+      tlsContexts.push_back(std::move(tls));
+      topologies.push_back(std::make_unique<Topology>(upstream, c, tlsContexts.back().get()));
     }
     names_.emplace_back(upstream.name, index);
   }
@@ -68,16 +75,29 @@ UpstreamLimits SharedState::advertisedLimits() const {
   return weakest ? *weakest : limits.front()->get();
 }
 
-Worker::Worker(SharedState& shared, std::size_t poolShardSize, std::size_t index)
+Worker::Worker(SharedState& shared, std::size_t threads, std::size_t index)
     : shared_(shared),
       ioc_(std::make_unique<asio::io_context>(1)),
       registryReader_(shared.registry),
-      metrics_(shared.metrics->shardFor(index)),
-      poolShardSize_(poolShardSize) {
+      metrics_(shared.metrics->shardFor(index)) {
+  if (threads == 0) threads = 1;
   pools_.resize(shared.deployments.size());
   for (std::size_t i = 0; i < shared.deployments.size(); ++i) {
-    pools_[i].resize(kMaxServersPerDeployment);
+    const config::UpstreamConfig& deployment = *shared.deployments[i];
+    UpstreamConnectOptions connect;
+    connect.upstream = &deployment;
+    connect.tls = shared.tlsContexts[i].get();
+    connect.buffers = &buffers_;
+    connect.maxMessageSize = shared.config.maxMessageSize;
+    connect.timeout = std::chrono::milliseconds(deployment.pool.connectTimeoutMs);
+    // Exact shares (10 over 3 threads: 4, 3, 3), so the process never holds more than
+    // maxSize per server; but every worker can hold at least one connection.
+    auto share = [&](std::size_t whole) { return whole / threads + (index < whole % threads ? 1 : 0); };
+    shards_.push_back({connect, std::max<std::size_t>(share(deployment.pool.maxSize), 1), share(deployment.pool.minSize)});
     topologyReaders_.emplace_back(*shared.topologies[i]);
+    pools_[i].resize(kMaxServersPerDeployment);
+    // The servers known now (the seeds) get their pools at once: minSize applies from the start.
+    for (std::size_t server = 0; server < shared.topologies[i]->slotCount(); ++server) serverPool(i, server);
   }
 }
 
@@ -99,9 +119,10 @@ UpstreamPool& Worker::serverPool(std::size_t deployment, std::size_t server) {
   std::unique_ptr<UpstreamPool>& pool = pools_[deployment][server];
   if (!pool) {
     ServerSlot& slot = shared_.topologies[deployment]->slot(server);
-    pool = std::make_unique<UpstreamPool>(*ioc_, *shared_.deployments[deployment], slot.host, shared_.config.pool,
-                                          poolShardSize_, shared_.config.maxMessageSize, buffers_,
-                                          *shared_.limits[deployment], &slot.breaker, server);
+    const Shard& shard = shards_[deployment];
+    pool = std::make_unique<UpstreamPool>(*ioc_, shard.connect, slot.host, shared_.deployments[deployment]->pool,
+                                          shard.maxSize, *shared_.limits[deployment], shard.minSize, &slot.breaker);
+    if (started_) pool->start();
   }
   return *pool;
 }
@@ -114,6 +135,7 @@ awaitable<Acquired> Worker::acquire(std::size_t deployment, const ServerRequest&
     const std::size_t server = request.pinnedServer.value_or(0);
     out.pool = &serverPool(deployment, server);
     out.result = co_await out.pool->acquire();
+    out.result.server = server;
     if (!topology.single() && (out.result.status == AcquireStatus::kConnectFailed ||
                                out.result.status == AcquireStatus::kBreakerOpen)) {
       topology.markUnknown(server, "cannot connect");
@@ -135,6 +157,7 @@ awaitable<Acquired> Worker::acquire(std::size_t deployment, const ServerRequest&
       out.primary = server.type == ServerType::kRSPrimary;
       out.pool = &serverPool(deployment, server.id);
       out.result = co_await out.pool->acquire();
+      out.result.server = server.id;
       if (out.result.status == AcquireStatus::kConnectFailed || out.result.status == AcquireStatus::kBreakerOpen) {
         topology.markUnknown(server.id, "cannot connect");
       }
@@ -174,6 +197,12 @@ PoolStats Worker::poolStats(std::size_t deployment) const {
 }
 
 void Worker::start() {
+  started_ = true;
+  for (auto& servers : pools_) {
+    for (auto& pool : servers) {
+      if (pool) pool->start();
+    }
+  }
   thread_ = std::thread([this] {
     auto guard = asio::make_work_guard(*ioc_);
     ioc_->run();

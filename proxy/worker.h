@@ -17,6 +17,7 @@
 #include "proxy/asio.h"
 #include "proxy/buffer_pool.h"
 #include "proxy/handshake.h"
+#include "proxy/tls.h"
 #include "proxy/topology_monitor.h"
 #include "proxy/upstream_pool.h"
 #include "router/routing.h"
@@ -34,6 +35,10 @@ class SharedState {
   // masteradmin falling back to MONGODB_URI). Index 0 is main.
   std::vector<const config::UpstreamConfig*> deployments;
   std::vector<std::unique_ptr<UpstreamLimitsStore>> limits;  // per deployment
+  // Per deployment: its TLS client context, nullptr for plain TCP. Shared by every
+  // worker (OpenSSL contexts are safe to share once set up).
+  std::vector<std::unique_ptr<ssl::context>> tlsContexts;
+  std::string startupError;  // a TLS context could not be made: the server must not start
   std::vector<std::unique_ptr<Topology>> topologies;         // per deployment
   // Monitors every topology on its own thread (Server::run starts and stops it).
   std::unique_ptr<TopologyService> topologyService;
@@ -85,8 +90,9 @@ std::size_t workerThreadCount(const config::ProxyConfig& config);
 // of a client connection never crosses threads and takes no lock.
 class Worker {
  public:
-  // index: this worker's metrics shard (0..workerThreadCount-1).
-  Worker(SharedState& shared, std::size_t poolShardSize, std::size_t index = 0);
+  // index: this worker's metrics shard (0..workerThreadCount-1). Each deployment's pool
+  // size is for the whole process: each of the `threads` workers gets an equal share.
+  Worker(SharedState& shared, std::size_t threads, std::size_t index = 0);
   ~Worker();
 
   void start();
@@ -117,7 +123,13 @@ class Worker {
   std::vector<TopologyReader> topologyReaders_;                     // per deployment
   router::RegistryReader registryReader_;
   admin::MetricsShard& metrics_;
-  std::size_t poolShardSize_;
+  struct Shard {
+    UpstreamConnectOptions connect;
+    std::size_t maxSize;  // this worker's share, per server
+    std::size_t minSize;
+  };
+  std::vector<Shard> shards_;  // per deployment
+  bool started_ = false;
   std::uint64_t spin_ = 0;  // rotates among equally suitable servers
   std::thread thread_;
 };

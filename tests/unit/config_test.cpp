@@ -95,7 +95,7 @@ TEST(ConfigTest, UriTopologyOptions) {
   ASSERT_EQ(parseUpstreamUri("mongodb://a:1/db?directConnection=true", u), "");
   EXPECT_TRUE(u.directConnection);
   EXPECT_EQ(u.replicaSet, "");
-  EXPECT_EQ(u.readPreference, "");
+  EXPECT_EQ(u.readPreference, "primary");
   EXPECT_TRUE(u.readPreferenceTags.empty());
 }
 

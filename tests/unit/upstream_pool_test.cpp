@@ -68,8 +68,12 @@ class UpstreamPoolTest : public testing::Test {
     upstream_.hosts = {{"127.0.0.1", port}};
     settings_.waitQueueTimeoutMs = 100;
     settings_.connectTimeoutMs = 2000;
-    pool_ = std::make_unique<UpstreamPool>(ioc_, upstream_, upstream_.hosts.front(), settings_, maxSize,
-                                           wire::kDefaultMaxMessageSize, buffers_, limits_,
+    UpstreamConnectOptions connect;
+    connect.upstream = &upstream_;
+    connect.buffers = &buffers_;
+    connect.maxMessageSize = wire::kDefaultMaxMessageSize;
+    connect.timeout = std::chrono::milliseconds(settings_.connectTimeoutMs);
+    pool_ = std::make_unique<UpstreamPool>(ioc_, connect, upstream_.hosts.front(), settings_, maxSize, limits_, 0,
                                            breaker_ ? &*breaker_ : nullptr);
   }
   // Runs `body` as a coroutine to completion (bounded in time).
@@ -204,6 +208,8 @@ TEST_F(UpstreamPoolTest, BreakerOpensAfterConsecutiveFailuresAndFailsFast) {
     closedPort = probe.local_endpoint().port();
   }
   breaker_.emplace(2, 60'000);
+  settings_.backoffInitialMs = 0;  // every acquire tries to connect
+  settings_.backoffMaxMs = 0;
   makePool(4, closedPort);
   run([&]() -> awaitable<void> {
     EXPECT_EQ((co_await pool_->acquire()).status, AcquireStatus::kConnectFailed);
