@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <limits>
 #include <string_view>
 
 #include "admin/metrics.h"
@@ -50,7 +51,8 @@ bool sameSecret(std::string_view given, std::string_view expected) {
 // 0 when the request may mutate; else the error response's status.
 Response authorize(const Request& request, const AdminState& state, bool& allowed) {
   allowed = false;
-  const std::string& token = state.config().admin.token;
+  const std::shared_ptr<const config::ProxyConfig> current = state.config();
+  const std::string& token = current->admin.token;
   if (token.empty()) return error(403, "mutating endpoints are disabled: no admin token configured");
   constexpr std::string_view kBearer = "Bearer ";
   std::string_view header = request.authorization;
@@ -118,17 +120,19 @@ Response metrics(const AdminState& state) {
   return response;
 }
 
+json::object storeJson(const StoreRow& store) {
+  return json::object{{"storeId", store.storeId},
+                      {"name", store.name},
+                      {"prefix", store.prefix},
+                      {"databaseId", store.databaseId},
+                      {"physicalDatabase", store.physicalDatabase},
+                      {"upstream", store.upstream}};
+}
+
 Response registry(const AdminState& state) {
   const RegistryView view = state.registry();
   json::array stores;
-  for (const StoreRow& store : view.stores) {
-    stores.emplace_back(json::object{{"storeId", store.storeId},
-                                     {"name", store.name},
-                                     {"prefix", store.prefix},
-                                     {"databaseId", store.databaseId},
-                                     {"physicalDatabase", store.physicalDatabase},
-                                     {"upstream", store.upstream}});
-  }
+  for (const StoreRow& store : view.stores) stores.emplace_back(storeJson(store));
   json::array databases;
   for (const DatabaseRow& database : view.databases) {
     databases.emplace_back(json::object{
@@ -177,8 +181,27 @@ Response upstreams(const AdminState& state) {
 
 json::value optionalText(const std::string& text) { return text.empty() ? json::value(nullptr) : json::value(text); }
 
+json::array textArray(const std::vector<std::string>& texts) {
+  json::array out;
+  for (const std::string& text : texts) out.emplace_back(text);
+  return out;
+}
+
+json::object reloadJson(const ReloadStatus& r) {
+  return json::object{{"generation", r.generation},
+                      {"applied", r.applied},
+                      {"refused", r.refused},
+                      {"last_attempt_unix", r.lastAttemptUnix == 0 ? json::value(nullptr) : json::value(r.lastAttemptUnix)},
+                      {"last_success_unix", r.lastSuccessUnix},
+                      {"last_result", r.lastResult},
+                      {"last_trigger", optionalText(r.lastTrigger)},
+                      {"problems", textArray(r.problems)},
+                      {"needs_restart", textArray(r.needsRestart)}};
+}
+
 Response configuration(const AdminState& state) {
-  const config::ProxyConfig& c = state.config();
+  const std::shared_ptr<const config::ProxyConfig> current = state.config();
+  const config::ProxyConfig& c = *current;
   json::object upstreamsJson;
   for (const config::UpstreamConfig& upstream : c.upstreams) {
     json::array hosts;
@@ -201,6 +224,7 @@ Response configuration(const AdminState& state) {
       {"threads", c.threads},
       {"port_file", optionalText(c.portFile)},
       {"log_level", c.logLevel},
+      {"log", json::object{{"format", config::toString(c.log.format)}, {"slow_operation_ms", c.log.slowOperationMs}}},
       {"max_message_size", c.maxMessageSize},
       {"drain_timeout_ms", c.drainTimeoutMs},
       {"config_file", optionalText(c.configFile)},
@@ -230,30 +254,90 @@ Response configuration(const AdminState& state) {
       {"admin", json::object{{"listen", c.admin.enabled ? json::value(c.admin.listen.toString()) : json::value("off")},
                              {"token", c.admin.token.empty() ? json::value(nullptr) : json::value(kRedacted)},
                              {"port_file", optionalText(c.admin.portFile)}}},
+      {"reload", reloadJson(state.reloadStatus())},
   };
   return jsonResponse(200, body);
 }
 
-Response drain(const AdminState& state) {
+Response drain(const Request&, const AdminState& state) {
   state.requestDrain();
   return jsonResponse(202, json::object{{"draining", true}});
+}
+
+Response reload(const Request&, const AdminState& state) {
+  const ReloadStatus status = state.reload();
+  json::object body = reloadJson(status);
+  if (status.lastResult == "applied") return jsonResponse(200, body);
+  std::string message = "configuration refused; the running configuration stays:";
+  for (const std::string& problem : status.problems) message += " " + problem + ";";
+  message.pop_back();
+  body["error"] = message;
+  return jsonResponse(422, body);
+}
+
+bool validPrefix(std::string_view prefix) {
+  return !prefix.empty() && prefix.size() <= 64 && std::all_of(prefix.begin(), prefix.end(), [](unsigned char ch) {
+    return std::isalnum(ch) != 0;
+  });
+}
+
+// The body of POST /v1/stores, or why it is not one (400).
+std::string parseNewStore(const std::string& text, NewStore& out) {
+  boost::system::error_code ec;
+  const json::value value = json::parse(text, ec);
+  if (ec) return "the body is not JSON: " + ec.message();
+  if (!value.is_object()) return "the body must be a JSON object such as {\"prefix\": \"abc\"}";
+  bool hasPrefix = false;
+  for (const auto& [key, field] : value.as_object()) {
+    if (key == "prefix" || key == "name" || key == "storeId") {
+      if (!field.is_string()) return std::string(key) + ": expected a string";
+      std::string text(field.as_string());
+      if (text.find('\0') != std::string::npos) return std::string(key) + ": cannot contain a NUL character";
+      if (key == "prefix") {
+        if (!validPrefix(text)) return "prefix: expected 1 to 64 ASCII letters or digits, got '" + text + "'";
+        out.prefix = std::move(text);
+        hasPrefix = true;
+      } else {
+        (key == "name" ? out.name : out.storeId) = std::move(text);
+      }
+    } else if (key == "databaseId") {
+      if (!field.is_int64() && !field.is_uint64()) return "databaseId: expected a whole number";
+      const std::int64_t id = field.is_int64() ? field.as_int64() : -1;
+      if (id < 0 || id > std::numeric_limits<std::int32_t>::max()) return "databaseId: expected 0 or more";
+      out.databaseId = static_cast<std::int32_t>(id);
+    } else {
+      return "unknown field '" + std::string(key) + "' (expected prefix, name, storeId, databaseId)";
+    }
+  }
+  if (!hasPrefix) return "prefix is required";
+  return {};
+}
+
+Response stores(const Request& request, const AdminState& state) {
+  NewStore store;
+  if (std::string why = parseNewStore(request.body, store); !why.empty()) return error(400, why);
+  const StoreCreation created = state.createStore(store);
+  if (created.status != 201) return error(created.status, created.error);
+  return jsonResponse(201, storeJson(created.store));
 }
 
 struct Endpoint {
   std::string_view path;
   std::string_view method;
   bool mutating;
-  Response (*respond)(const AdminState&);
+  Response (*respond)(const Request&, const AdminState&);
 };
 
 const Endpoint kEndpoints[] = {
-    {"/healthz", "GET", false, [](const AdminState&) { return healthz(); }},
-    {"/readyz", "GET", false, readyz},
-    {"/metrics", "GET", false, metrics},
-    {"/v1/registry", "GET", false, registry},
-    {"/v1/upstreams", "GET", false, upstreams},
-    {"/v1/config", "GET", false, configuration},
+    {"/healthz", "GET", false, [](const Request&, const AdminState&) { return healthz(); }},
+    {"/readyz", "GET", false, [](const Request&, const AdminState& s) { return readyz(s); }},
+    {"/metrics", "GET", false, [](const Request&, const AdminState& s) { return metrics(s); }},
+    {"/v1/registry", "GET", false, [](const Request&, const AdminState& s) { return registry(s); }},
+    {"/v1/upstreams", "GET", false, [](const Request&, const AdminState& s) { return upstreams(s); }},
+    {"/v1/config", "GET", false, [](const Request&, const AdminState& s) { return configuration(s); }},
     {"/v1/drain", "POST", true, drain},
+    {"/v1/reload", "POST", true, reload},
+    {"/v1/stores", "POST", true, stores},
 };
 
 }  // namespace
@@ -301,7 +385,7 @@ Response handle(const Request& request, const AdminState& state) {
     Response refusal = authorize(request, state, allowed);
     if (!allowed) return refusal;
   }
-  return match->respond(state);
+  return match->respond(request, state);
 }
 
 }  // namespace mongogate::admin

@@ -13,6 +13,12 @@
 //   GET  /v1/config    the effective configuration, secrets redacted
 //   POST /v1/drain     readiness goes false for good (the proxy keeps serving until
 //                      SIGTERM); needs "Authorization: Bearer <admin token>"
+//   POST /v1/reload    reloads the configuration as SIGHUP does: 200 with the outcome,
+//                      422 (and every problem) when the new configuration is refused
+//   POST /v1/stores    {"prefix", optional "name", "storeId", "databaseId"}: creates a
+//                      store through the assignment policy, persists it in the registry
+//                      collection, routes it at once: 201 with the store; 400 bad body,
+//                      409 prefix taken, 503 registry from a file or main unreachable
 //
 // Mutating endpoints answer 403 when no admin token is configured, 401 on a missing or
 // wrong token. Unknown paths get 404, known paths with another method 405 and Allow.
@@ -20,6 +26,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -98,6 +106,33 @@ struct UpstreamRow {
   std::vector<ServerRow> servers = {};
 };
 
+// Configuration reloads so far (SIGHUP, POST /v1/reload).
+struct ReloadStatus {
+  std::uint64_t generation = 1;          // of the configuration in use
+  std::uint64_t applied = 0;
+  std::uint64_t refused = 0;
+  std::int64_t lastAttemptUnix = 0;      // 0: no reload attempted
+  std::int64_t lastSuccessUnix = 0;      // the start time until a reload is applied
+  std::string lastResult = "none";       // none, applied, refused
+  std::string lastTrigger;               // "SIGHUP", "POST /v1/reload"
+  std::vector<std::string> problems;     // why the last attempt was refused
+  std::vector<std::string> needsRestart; // settings the last applied reload could not change
+};
+
+// POST /v1/stores, as validated by handle().
+struct NewStore {
+  std::string prefix;
+  std::string name;
+  std::string storeId;                    // "" = a new ObjectId
+  std::optional<std::int32_t> databaseId; // unset: the assignment policy chooses
+};
+
+struct StoreCreation {
+  int status = 201;    // 201, or the error status
+  std::string error;   // when status is not 201
+  StoreRow store;
+};
+
 // What the proxy exposes to the admin port. Called on the admin thread; every method
 // must be safe to call concurrently with the workers.
 class AdminState {
@@ -107,9 +142,15 @@ class AdminState {
   virtual std::string metricsText() const = 0;
   virtual RegistryView registry() const = 0;
   virtual std::vector<UpstreamRow> upstreams() const = 0;
-  virtual const config::ProxyConfig& config() const = 0;
+  // The configuration in use (reloads replace it).
+  virtual std::shared_ptr<const config::ProxyConfig> config() const = 0;
   // POST /v1/drain: readiness turns false (idempotent).
   virtual void requestDrain() const = 0;
+  virtual ReloadStatus reloadStatus() const = 0;
+  // POST /v1/reload: reloads now (blocking the admin thread, not the data path).
+  virtual ReloadStatus reload() const = 0;
+  // POST /v1/stores (blocking the admin thread, not the data path).
+  virtual StoreCreation createStore(const NewStore& store) const = 0;
 };
 
 Response handle(const Request& request, const AdminState& state);

@@ -246,6 +246,22 @@ std::string Metrics::render(const GaugeValues& gauges) const {
         }
         break;
       }
+      case MetricId::kPhysicalDatabaseRequests: {
+        std::uint64_t other = 0;
+        for (std::size_t d = 0; d < kPhysicalDatabaseLabels; ++d) {
+          const std::uint64_t n = sumCounter([d](const MetricsShard& s) -> const std::atomic<std::uint64_t>& {
+            return s.physicalDatabases_[d];
+          });
+          if (n == 0) continue;
+          if (d < gauges.physicalDatabases.size() && d != kPhysicalDatabaseOther) {
+            w.sample(metric.name, {{"database", gauges.physicalDatabases[d]}}, n);
+          } else {
+            other += n;  // e.g. a store database that a reload removed
+          }
+        }
+        if (other != 0) w.sample(metric.name, {{"database", "other"}}, other);
+        break;
+      }
       case MetricId::kClientConnections:
         w.sample(metric.name, {}, gauges.clientConnections);
         break;
@@ -299,6 +315,16 @@ std::string Metrics::render(const GaugeValues& gauges) const {
         break;
       case MetricId::kRegistryStores:
         w.sample(metric.name, {}, gauges.registryStores);
+        break;
+      case MetricId::kConfigReloads:
+        w.sample(metric.name, {{"result", "applied"}}, gauges.reloadsApplied);
+        w.sample(metric.name, {{"result", "refused"}}, gauges.reloadsRefused);
+        break;
+      case MetricId::kConfigGeneration:
+        w.sample(metric.name, {}, gauges.configGeneration);
+        break;
+      case MetricId::kConfigLastReloadSuccess:
+        w.sample(metric.name, {}, gauges.lastReloadSuccessUnix);
         break;
       case MetricId::kBreakerState:
         for (const GaugeValues::Server& server : gauges.servers) {

@@ -29,6 +29,8 @@ enum class MetricType { kCounter, kGauge, kHistogram };
     "Client requests by command, logical database class, upstream and result")                               \
   X(kRequestDuration, "mongogate_request_duration_seconds", kHistogram, "command",                            \
     "Time from a complete client request to the end of its reply")                                           \
+  X(kPhysicalDatabaseRequests, "mongogate_physical_database_requests_total", kCounter, "database",            \
+    "Routed client requests by the physical database they went to: the main database, a store database, other") \
   X(kClientConnections, "mongogate_client_connections", kGauge, "", "Open client connections")               \
   X(kUpstreamConnections, "mongogate_upstream_connections", kGauge, "upstream,state",                        \
     "Pooled upstream connections (all workers) by state: idle or busy")                                      \
@@ -43,7 +45,13 @@ enum class MetricType { kCounter, kGauge, kHistogram };
   X(kBytesOut, "mongogate_bytes_out_total", kCounter, "", "Bytes written to clients")                        \
   X(kStoresPerDatabase, "mongogate_stores_per_database", kGauge, "database",                                  \
     "Stores in the registry by physical database")                                                           \
-  X(kRegistryStores, "mongogate_registry_stores", kGauge, "", "Stores in the current registry snapshot")      \
+  X(kRegistryStores, "mongogate_registry_stores", kGauge, "", "Stores in the current registry snapshot")        \
+  X(kConfigReloads, "mongogate_config_reloads_total", kCounter, "result",                                     \
+    "Configuration reloads (SIGHUP, POST /v1/reload) by result: applied or refused")                          \
+  X(kConfigGeneration, "mongogate_config_generation", kGauge, "",                                             \
+    "Generation of the configuration in use: 1 as started, one more per applied reload")                     \
+  X(kConfigLastReloadSuccess, "mongogate_config_last_reload_success_timestamp_seconds", kGauge, "",           \
+    "Unix time of the last applied reload (of the start while none was applied)")             \
   X(kBreakerState, "mongogate_upstream_breaker_state", kGauge, "upstream,server",                             \
     "Circuit breaker of each upstream server: 0 closed, 1 half-open (probing), 2 open (failing fast)")        \
   X(kServers, "mongogate_upstream_servers", kGauge, "upstream,type",                                          \
@@ -88,7 +96,8 @@ inline constexpr std::string_view kDatabaseLabels[] = {"main", "masteradmin", "s
 inline constexpr std::size_t kDatabaseClassCount = std::size(kDatabaseLabels);
 
 enum class RequestResult : std::uint8_t {
-  kOk,                   // forwarded (or answered locally) and replied; the reply may hold ok: 0
+  kOk,                   // forwarded (or answered locally) and replied with ok: 1
+  kCommandError,         // forwarded and replied, but the upstream's reply said ok: 0
   kRefused,              // mongogate answered with an error instead of forwarding
   kClientError,          // malformed or unsupported request
   kPoolTimeout,
@@ -96,7 +105,7 @@ enum class RequestResult : std::uint8_t {
   kUpstreamError,        // the upstream failed during the exchange
   kClientGone,           // the client's socket failed while replying
 };
-inline constexpr std::string_view kResultLabels[] = {"ok",          "refused",         "client_error", "pool_timeout",
+inline constexpr std::string_view kResultLabels[] = {"ok",          "command_error", "refused",         "client_error", "pool_timeout",
                                                      "upstream_unavailable", "upstream_error", "client_gone"};
 inline constexpr std::size_t kResultCount = std::size(kResultLabels);
 
@@ -104,6 +113,12 @@ enum class RefusalReason : std::uint8_t { kRouting, kRegistryNotLoaded, kLegacyO
 inline constexpr std::string_view kRefusalLabels[] = {"routing", "registry_not_loaded", "legacy_opcode",
                                                       "unsupported_op_query", "bad_frame"};
 inline constexpr std::size_t kRefusalCount = std::size(kRefusalLabels);
+
+// Physical database label indexes: 0 the main database, N store database N (up to
+// routing.store_databases.count's maximum), then "other". Names come at scrape time.
+inline constexpr std::size_t kMaxStoreDatabases = 1000;
+inline constexpr std::size_t kPhysicalDatabaseOther = kMaxStoreDatabases + 1;
+inline constexpr std::size_t kPhysicalDatabaseLabels = kMaxStoreDatabases + 2;
 
 // Histogram bucket upper bounds in seconds (the +Inf bucket is implicit).
 inline constexpr double kLatencyBuckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -136,6 +151,10 @@ class alignas(64) MetricsShard {
   void recordPoolTimeout(std::size_t pool);
   void recordRefusal(RefusalReason reason) { bump(refusals_[static_cast<std::size_t>(reason)], 1); }
   void recordAuthFailure() { bump(authFailures_, 1); }
+  // database: a physical database label index (kPhysicalDatabaseOther when out of range).
+  void recordPhysicalDatabase(std::size_t database) {
+    bump(physicalDatabases_[database < kPhysicalDatabaseLabels ? database : kPhysicalDatabaseOther], 1);
+  }
 
  private:
   friend class Metrics;
@@ -152,6 +171,7 @@ class alignas(64) MetricsShard {
   std::vector<std::atomic<std::uint64_t>> poolTimeouts_;
   std::array<std::atomic<std::uint64_t>, kRefusalCount> refusals_{};
   std::atomic<std::uint64_t> authFailures_{0};
+  std::array<std::atomic<std::uint64_t>, kPhysicalDatabaseLabels> physicalDatabases_{};
   std::atomic<std::uint64_t> bytesIn_{0};
   std::atomic<std::uint64_t> bytesOut_{0};
 };
@@ -169,6 +189,13 @@ struct GaugeValues {
   std::vector<Pool> pools;
   std::vector<std::pair<std::string, std::uint64_t>> storesPerDatabase;  // physical database → stores
   std::uint64_t registryStores = 0;
+  // Physical database label values by index (see kPhysicalDatabaseLabels): [0] the main
+  // database, [N] store database N; indexes past the end render as "other".
+  std::vector<std::string> physicalDatabases;
+  std::uint64_t reloadsApplied = 0;
+  std::uint64_t reloadsRefused = 0;
+  std::uint64_t configGeneration = 1;
+  std::int64_t lastReloadSuccessUnix = 0;
   struct Server {
     std::string upstream;  // the deployment's (pool's) name
     std::string server;    // host:port, bounded by the deployment's members

@@ -148,7 +148,7 @@ struct RequestPath {
     const auto parsed = wire::parseOpMsg(frame);
     if (!parsed.ok()) std::abort();
     const wire::OpMsgView& message = parsed.value;
-    route = router::routeCommand(config, posRegistry(), assignment, message);
+    router::routeCommand(config, posRegistry(), assignment, message, route);
     if (route.refusal) std::abort();
     if (!route.bodyRewritten && route.rewrittenSequences.empty()) return frame;
     const wire::Bytes body = route.bodyRewritten ? wire::Bytes(route.body) : message.body;

@@ -139,6 +139,23 @@ const Setting kSettings[] = {
        }
        return "expected one of trace, debug, info, warn, error, off; got '" + v + "'";
      }},
+    {"log.format", "--log-format", "MONGOGATE_LOG_FORMAT", "text or json",
+     "text (default) or json: one JSON object per line with ts, level, msg",
+     [](const std::string& v, Draft& d, const Origin&) -> std::string {
+       if (v == "text") {
+         d.config.log.format = LogConfig::Format::kText;
+       } else if (v == "json") {
+         d.config.log.format = LogConfig::Format::kJson;
+       } else {
+         return "expected text or json, got '" + v + "'";
+       }
+       return {};
+     }},
+    {"log.slow_operation_ms", "--slow-operation-ms", "MONGOGATE_SLOW_OPERATION_MS", "a number",
+     "log requests that take longer than this many ms (default 100; 0 = off)",
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::uint32_t>(v, d.config.log.slowOperationMs, 0, 3'600'000);
+     }},
     {"max_message_size", "--max-message-size", "MONGOGATE_MAX_MESSAGE_SIZE", "a number",
      "largest accepted message in bytes (default 48000000)",
      [](const std::string& v, Draft& d, const Origin&) {
@@ -342,7 +359,7 @@ const Setting kSettings[] = {
 };
 
 // Maps of settings; their keys are looked up in kSettings or below.
-constexpr const char* kSections[] = {"pool", "topology", "topology.breaker", "routing", "routing.master_admin",
+constexpr const char* kSections[] = {"log",      "pool", "topology", "topology.breaker", "routing", "routing.master_admin",
                                      "routing.store_databases", "registry", "admin"};
 constexpr const char* kUpstreamsPath = "upstreams";
 constexpr const char* kPlacementPath = "routing.store_databases.placement";
@@ -1245,6 +1262,8 @@ std::vector<std::string> settingPaths() {
 const char* toString(RegistryConfig::Source source) {
   return source == RegistryConfig::Source::kFile ? "file" : "upstream";
 }
+
+const char* toString(LogConfig::Format format) { return format == LogConfig::Format::kJson ? "json" : "text"; }
 
 const char* toString(router::AssignmentPolicy policy) {
   switch (policy) {

@@ -138,6 +138,14 @@ struct AdminConfig {
   std::string portFile;                    // write the admin port's bound port here
 };
 
+// Logging (spdlog on stderr). The format is fixed at start; the slow-operation threshold
+// and log_level follow a reload.
+struct LogConfig {
+  enum class Format { kText, kJson };
+  Format format = Format::kText;           // json: one object per line {ts, level, msg, ...}
+  std::uint32_t slowOperationMs = 100;     // log requests slower than this; 0 = off
+};
+
 struct ProxyConfig {
   HostPort listen{"127.0.0.1", 27017};
   ListenTlsConfig listenTls;
@@ -149,6 +157,7 @@ struct ProxyConfig {
   std::int32_t maxMessageSize = 48'000'000;
   std::uint32_t drainTimeoutMs = 10'000;   // SIGTERM: how long in-flight requests may finish
   std::string logLevel = "info";
+  LogConfig log;
   // Used in hello until the upstream's own hello has been seen.
   std::int32_t fallbackMaxWireVersion = 21;
 
@@ -218,6 +227,7 @@ std::string usageText();
 std::vector<std::string> settingPaths();
 
 const char* toString(RegistryConfig::Source source);      // "upstream", "file"
+const char* toString(LogConfig::Format format);           // "text", "json"
 const char* toString(router::AssignmentPolicy policy);    // "fill", "least_loaded", "round_robin"
 
 }  // namespace mongogate::config

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <condition_variable>
 #include <mutex>
 
@@ -48,8 +49,67 @@ struct ProxyAdminState::Probe {
   std::string detail;  // why unreachable: AcquireResult::error (no URI, no credentials)
 };
 
-ProxyAdminState::ProxyAdminState(SharedState& shared, const std::vector<std::unique_ptr<Worker>>& workers)
-    : shared_(shared), workers_(workers), probe_(std::make_shared<Probe>()) {}
+ProxyAdminState::ProxyAdminState(SharedState& shared, const std::vector<std::unique_ptr<Worker>>& workers,
+                                 ConfigReloader& reloader)
+    : shared_(shared), workers_(workers), reloader_(reloader), probe_(std::make_shared<Probe>()) {}
+
+std::shared_ptr<const config::ProxyConfig> ProxyAdminState::config() const {
+  std::shared_ptr<const RuntimeConfig> runtime = shared_.runtime.current();
+  return {runtime, &runtime->config};  // shares ownership with the RuntimeConfig
+}
+
+namespace {
+
+admin::StoreRow storeRowOf(const router::StoreRecord& store, const router::RoutingConfig& routing) {
+  admin::StoreRow row{store.storeId, store.name, store.prefix, store.databaseId, {}, {}};
+  if (store.databaseId > 0) {
+    row.physicalDatabase = routing.physicalStoreDatabase(store.databaseId);
+    row.upstream = routing.upstreamOfStoreDatabase(store.databaseId);
+  } else {  // not moved yet: its collections are still in the main database
+    row.physicalDatabase = routing.mainDatabase;
+    row.upstream = routing.mainUpstream;
+  }
+  return row;
+}
+
+}  // namespace
+
+admin::StoreCreation ProxyAdminState::createStore(const admin::NewStore& request) const {
+  const std::shared_ptr<const RuntimeConfig> runtime = shared_.runtime.current();
+  const config::ProxyConfig& c = runtime->config;
+  const router::RoutingConfig& routing = c.routing;
+  if (c.registry.source == config::RegistryConfig::Source::kFile) {
+    return {503, "the store registry is read from a file (registry.source: file): add the store to that file", {}};
+  }
+  if (!shared_.registry.loaded()) return {503, "the store registry is not loaded yet; retry shortly", {}};
+  if (request.databaseId && *request.databaseId > routing.databaseCount) {
+    return {400, "databaseId: expected 0 (the main database) to " + std::to_string(routing.databaseCount), {}};
+  }
+  router::StoreRecord store{request.storeId, request.name, request.prefix, 0};
+  {
+    // The same lock as inserts into the registry collection through the proxy; released
+    // before the upstream I/O, which must never hold up a worker.
+    std::lock_guard lock(shared_.assignmentMutex);
+    const std::shared_ptr<const router::RegistrySnapshot> snapshot = shared_.registry.current();
+    if (snapshot->findByPrefix(store.prefix)) {
+      return {409, "a store with prefix '" + store.prefix + "' already exists", {}};
+    }
+    store.databaseId = request.databaseId ? *request.databaseId
+                                          : router::assignDatabase(routing, *snapshot, shared_.assignment);
+  }
+  const std::shared_ptr<RegistrySource> source = reloader_.registrySource();
+  if (!source) return {503, "the store registry source is not running", {}};
+  bool exists = false;
+  std::string error;
+  if (!source->insertStore(store, exists, error)) {
+    if (exists) return {409, error, {}};
+    spdlog::warn("admin: store '{}' not created: {}", store.prefix, error);
+    return {503, "the store was not created: " + error, {}};
+  }
+  shared_.registry.upsert(store);
+  spdlog::info("admin: store '{}' created in database {}", store.prefix, store.databaseId);
+  return {201, {}, storeRowOf(store, routing)};
+}
 
 void ProxyAdminState::probeMain() const {
   if (workers_.empty() || probe_->running.exchange(true)) return;
@@ -173,26 +233,30 @@ std::string ProxyAdminState::metricsText() const {
   const admin::RegistryView view = registry();
   for (const admin::DatabaseRow& row : view.databases) gauges.storesPerDatabase.emplace_back(row.database, row.stores);
   gauges.registryStores = view.stores.size();
+  {
+    const std::shared_ptr<const RuntimeConfig> runtime = shared_.runtime.current();
+    const router::RoutingConfig& routing = runtime->config.routing;
+    gauges.physicalDatabases.push_back(routing.mainDatabase);
+    for (std::int32_t id = 1; id <= routing.databaseCount; ++id) {
+      gauges.physicalDatabases.push_back(routing.physicalStoreDatabase(id));
+    }
+  }
+  const admin::ReloadStatus reload = reloader_.status();
+  gauges.reloadsApplied = reload.applied;
+  gauges.reloadsRefused = reload.refused;
+  gauges.configGeneration = reload.generation;
+  gauges.lastReloadSuccessUnix = reload.lastSuccessUnix;
   return shared_.metrics->render(gauges);
 }
 
 admin::RegistryView ProxyAdminState::registry() const {
-  const router::RoutingConfig& routing = shared_.config.routing;
+  const std::shared_ptr<const RuntimeConfig> runtime = shared_.runtime.current();
+  const router::RoutingConfig& routing = runtime->config.routing;
   const std::shared_ptr<const router::RegistrySnapshot> snapshot = shared_.registry.current();
   admin::RegistryView view;
   view.loaded = shared_.registry.loaded();
   view.version = snapshot->version();
-  for (const router::StoreRecord& store : snapshot->stores()) {
-    admin::StoreRow row{store.storeId, store.name, store.prefix, store.databaseId, {}, {}};
-    if (store.databaseId > 0) {
-      row.physicalDatabase = routing.physicalStoreDatabase(store.databaseId);
-      row.upstream = routing.upstreamOfStoreDatabase(store.databaseId);
-    } else {  // not moved yet: its collections are still in the main database
-      row.physicalDatabase = routing.mainDatabase;
-      row.upstream = routing.mainUpstream;
-    }
-    view.stores.push_back(std::move(row));
-  }
+  for (const router::StoreRecord& store : snapshot->stores()) view.stores.push_back(storeRowOf(store, routing));
   view.databases.push_back({routing.mainDatabase, routing.mainUpstream, snapshot->storesInDatabase(0)});
   for (std::int32_t id = 1; id <= routing.databaseCount; ++id) {
     view.databases.push_back(
@@ -248,15 +312,42 @@ std::size_t upstreamLabelOf(const SharedState& shared, const router::RoutedComma
   return shared.metrics->upstreamIndex(route.upstream);
 }
 
-void recordRequest(Worker& worker, const RequestLabels& labels, SessionStatus status, Clock::time_point started,
-                   std::int32_t bytesIn) {
+std::size_t physicalDatabaseLabelOf(const router::RoutingConfig& routing, const router::RoutedCommand& route) {
+  if (route.replyHandling != router::ReplyHandling::kForward) return admin::kPhysicalDatabaseOther;
+  const std::string_view database =
+      route.mappings.empty() ? std::string_view(route.logicalDatabase) : route.mappings.front().physicalDatabase;
+  if (database == routing.mainDatabase) return 0;
+  const std::string_view prefix = routing.databasePrefix;
+  if (database.size() > prefix.size() + 1 && database.starts_with(prefix) && database[prefix.size()] == '_') {
+    std::size_t id = 0;
+    const char* first = database.data() + prefix.size() + 1;
+    const char* last = database.data() + database.size();
+    auto [end, ec] = std::from_chars(first, last, id);
+    if (ec == std::errc() && end == last && *first != '0' && id >= 1 &&
+        id <= static_cast<std::size_t>(routing.databaseCount)) {
+      return id;
+    }
+  }
+  return admin::kPhysicalDatabaseOther;
+}
+
+admin::RequestResult requestResultOf(SessionStatus status, const RequestLabels& labels) {
+  if (status == SessionStatus::kOk && labels.commandError) return admin::RequestResult::kCommandError;
+  return resultOf(status);
+}
+
+std::chrono::nanoseconds recordRequest(Worker& worker, const RequestLabels& labels, SessionStatus status,
+                                       Clock::time_point started, std::int32_t bytesIn) {
   admin::MetricsShard& shard = worker.metrics();
   const admin::Metrics& metrics = *worker.shared().metrics;
   const std::size_t upstream = labels.upstream == RequestLabels::kNone ? metrics.noUpstream() : labels.upstream;
   const auto duration = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count();
-  shard.recordRequest(labels.command, labels.database, upstream, resultOf(status),
+  shard.recordRequest(labels.command, labels.database, upstream, requestResultOf(status, labels),
                       static_cast<std::uint64_t>(std::max<std::int64_t>(duration, 0)));
   if (bytesIn > 0) shard.addBytesIn(static_cast<std::uint64_t>(bytesIn));
+  if (labels.route && !labels.route->refusal) {
+    shard.recordPhysicalDatabase(physicalDatabaseLabelOf(worker.runtime().current()->config.routing, *labels.route));
+  }
   switch (status) {
     case SessionStatus::kRefused: shard.recordRefusal(admin::RefusalReason::kRouting); break;
     case SessionStatus::kLegacyOpcode: shard.recordRefusal(admin::RefusalReason::kLegacyOpcode); break;
@@ -268,6 +359,7 @@ void recordRequest(Worker& worker, const RequestLabels& labels, SessionStatus st
       break;
     default: break;
   }
+  return std::chrono::nanoseconds(duration);
 }
 
 void recordPoolAcquire(Worker& worker, std::optional<std::size_t> deployment, AcquireStatus status,

@@ -18,6 +18,7 @@
 
 #include "admin/http_handlers.h"
 #include "admin/metrics.h"
+#include "proxy/config_reload.h"
 #include "proxy/session_status.h"
 #include "proxy/upstream_pool.h"
 #include "proxy/worker.h"
@@ -26,14 +27,18 @@ namespace mongogate::proxy {
 
 class ProxyAdminState final : public admin::AdminState {
  public:
-  ProxyAdminState(SharedState& shared, const std::vector<std::unique_ptr<Worker>>& workers);
+  ProxyAdminState(SharedState& shared, const std::vector<std::unique_ptr<Worker>>& workers,
+                  ConfigReloader& reloader);
 
   admin::Readiness readiness() const override;
   std::string metricsText() const override;
   admin::RegistryView registry() const override;
   std::vector<admin::UpstreamRow> upstreams() const override;
-  const config::ProxyConfig& config() const override { return shared_.config; }
+  std::shared_ptr<const config::ProxyConfig> config() const override;
   void requestDrain() const override;
+  admin::ReloadStatus reloadStatus() const override { return reloader_.status(); }
+  admin::ReloadStatus reload() const override { return reloader_.reload("POST /v1/reload"); }
+  admin::StoreCreation createStore(const admin::NewStore& store) const override;
 
   // Starts a reachability check of main on the first worker (no-op while one runs).
   void probeMain() const;
@@ -51,6 +56,7 @@ class ProxyAdminState final : public admin::AdminState {
 
   SharedState& shared_;
   const std::vector<std::unique_ptr<Worker>>& workers_;
+  ConfigReloader& reloader_;
   std::shared_ptr<Probe> probe_;
 };
 
@@ -62,6 +68,8 @@ struct RequestLabels {
   std::size_t command = admin::kCommandCount - 1;  // "other"
   admin::DatabaseClass database = admin::DatabaseClass::kOther;
   std::size_t upstream = kNone;                    // a Metrics upstream label index
+  const router::RoutedCommand* route = nullptr;    // set once the request is routed
+  bool commandError = false;                       // the upstream's reply said ok: 0
 };
 
 // The class of a logical database for the `database` label (SPEC §3's rules).
@@ -71,8 +79,13 @@ RequestLabels requestLabels(const router::RoutingConfig& routing, std::string_vi
 // The upstream label of a routed command ("fan_out" when it is split).
 std::size_t upstreamLabelOf(const SharedState& shared, const router::RoutedCommand& route);
 
-// One client request finished with `status`; `bytesIn` is its message length.
-void recordRequest(Worker& worker, const RequestLabels& labels, SessionStatus status,
+// The physical database label index of a routed request (admin::kPhysicalDatabaseLabels).
+std::size_t physicalDatabaseLabelOf(const router::RoutingConfig& routing, const router::RoutedCommand& route);
+// The result label of a request that ended with `status`.
+admin::RequestResult requestResultOf(SessionStatus status, const RequestLabels& labels);
+// One client request finished with `status`; `bytesIn` is its message length. Returns
+// how long it took.
+std::chrono::nanoseconds recordRequest(Worker& worker, const RequestLabels& labels, SessionStatus status,
                    std::chrono::steady_clock::time_point started, std::int32_t bytesIn);
 // One pool acquire finished (deployment nullopt: not counted).
 void recordPoolAcquire(Worker& worker, std::optional<std::size_t> deployment, AcquireStatus status,

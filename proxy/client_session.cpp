@@ -9,6 +9,7 @@
 #include <string>
 
 #include "proxy/admin_glue.h"
+#include "proxy/request_log.h"
 #include "proxy/session_status.h"
 #include "proxy/topology.h"
 #include "router/command_table.h"
@@ -116,7 +117,8 @@ class ClientSession {
         worker_(worker),
         shared_(worker.shared()),
         reader_(worker.buffers(), worker.shared().config.maxMessageSize),
-        connectionId_(worker.shared().nextConnectionId.fetch_add(1)) {
+        connectionId_(worker.shared().nextConnectionId.fetch_add(1)),
+        runtime_(worker.runtime().current()) {
     error_code ec;
     auto endpoint = stream_.socket().remote_endpoint(ec);
     peer_ = ec ? std::string("unknown") : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
@@ -136,8 +138,11 @@ class ClientSession {
         case ReadStatus::kOk: {
           const auto started = std::chrono::steady_clock::now();
           labels_ = {};
+          // A request runs on the configuration it started with (reloads swap it).
+          if (const auto& current = worker_.runtime().current(); current != runtime_) runtime_ = current;
           status = co_await handleFrame();
-          recordRequest(worker_, labels_, status, started, reader_.header().messageLength);
+          const auto took = recordRequest(worker_, labels_, status, started, reader_.header().messageLength);
+          logIfSlow(runtime_->config.log, took, labels_, status, peer_);
           break;
         }
         case ReadStatus::kClosed:
@@ -213,7 +218,7 @@ class ClientSession {
     const wire::OpMsgView& message = parsed.value;
     const std::string_view name = wire::firstKey(message.body);
     requestBody_ = message.body;
-    labels_ = requestLabels(shared_.config.routing, name, databaseOf(message.body));
+    labels_ = requestLabels(runtime_->config.routing, name, databaseOf(message.body));
     switch (router::classifyCommand(name)) {
       case router::CommandDisposition::kHandshake: {
         ClientHello hello;
@@ -291,7 +296,7 @@ class ClientSession {
     }
     // Pointers in the route refer into this snapshot: keep it alive for the request.
     const std::shared_ptr<const router::RegistrySnapshot> snapshot = worker_.registry().pin();
-    const auto& routing = shared_.config.routing;
+    const auto& routing = runtime_->config.routing;
     const std::string_view name = wire::firstKey(message.body);
     if (name == "dropDatabase") {
       const std::string_view database = databaseOf(message.body);
@@ -303,10 +308,11 @@ class ClientSession {
     if (name == "insert" && firstStringValue(message.body) == routing.registryCollection &&
         databaseOf(message.body) == routing.mainDatabase) {
       std::lock_guard lock(shared_.assignmentMutex);
-      route_ = router::routeCommand(routing, *snapshot, shared_.assignment, message);
+      router::routeCommand(routing, *snapshot, shared_.assignment, message, route_);
     } else {
-      route_ = router::routeCommand(routing, *snapshot, unusedAssignment_, message);
+      router::routeCommand(routing, *snapshot, unusedAssignment_, message, route_);
     }
+    labels_.route = &route_;
     if (!router::knowsCommandNamespaces(name)) noteUnknownCommand(name);
     if (route_.refusal) {
       spdlog::info("client {} (conn{}): refused {}: {}", peer_, connectionId_, name, route_.refusal->message);
@@ -358,7 +364,7 @@ class ClientSession {
   // list the physical database's collections, keep those whose longest registered
   // prefix is this store, drop each. The other stores sharing the database are untouched.
   awaitable<SessionStatus> dropStoreDatabase(const router::RegistrySnapshot& snapshot, std::string_view database) {
-    const auto& routing = shared_.config.routing;
+    const auto& routing = runtime_->config.routing;
     const router::NamespaceResolution where = router::resolveNamespace(routing, snapshot, database, {});
     const router::StoreRecord* store = where.target ? where.target->store : nullptr;
     if (!where.target || !store) {
@@ -499,7 +505,7 @@ class ClientSession {
     }
     std::vector<wire::Bytes> parts(fanOutReplies_.begin(), fanOutReplies_.end());
     body_.clear();
-    router::mergeFanOutReplies(shared_.config.routing, snapshot, route_, parts, body_);
+    router::mergeFanOutReplies(runtime_->config.routing, snapshot, route_, parts, body_);
     scratch_.clear();
     wire::appendOpMsg(scratch_, nextReplyId_++, requestId_, 0, body_);
     co_return co_await writeReply(scratch_) ? SessionStatus::kOk : SessionStatus::kClientIoError;
@@ -655,6 +661,7 @@ class ClientSession {
       const wire::Bytes physicalReply = connection->reader.frame();
       if (context.topology) noteReply(deployment, name, context, acquired, physicalReply, first);
       const bool streaming = replyHasMoreToCome(physicalReply);
+      labels_.commandError = !streaming && replyIsCommandError(physicalReply);
       const wire::Bytes reply = route ? logicalReply(*route, physicalReply) : physicalReply;
       if (!co_await writeReply(reply)) {
         // Mid-stream, the upstream connection still owes replies: it cannot be reused.
@@ -710,6 +717,7 @@ class ClientSession {
   SharedState& shared_;
   FrameReader reader_;
   std::int64_t connectionId_;
+  std::shared_ptr<const RuntimeConfig> runtime_;  // the current request's configuration
   std::string peer_;
   std::int32_t requestId_ = 0;
   wire::Bytes requestBody_;  // the current OP_MSG request's body (for error labels)

@@ -5,9 +5,12 @@
 #include <mongoc/mongoc.h>
 
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "config/proxy_config.h"
 #include "config/srv.h"
+#include "proxy/log_format.h"
 #include "proxy/server.h"
 
 namespace {
@@ -69,9 +72,10 @@ int main(int argc, char** argv) {
     std::puts("configuration OK");
     return 0;
   }
+  proxy::configureLogFormat(loaded.config.log.format);
   spdlog::set_level(spdlog::level::from_str(loaded.config.logLevel));
   spdlog::flush_on(spdlog::level::info);
   for (const auto& warning : loaded.warnings) spdlog::warn("configuration: {}", config::formatProblem(warning));
-  proxy::Server server(loaded.config);
+  proxy::Server server(loaded.config, std::vector<std::string>(argv, argv + argc));
   return server.run();
 }

@@ -646,6 +646,58 @@ bool RegistrySource::fetchFromUpstream(std::vector<StoreRecord>& stores, std::st
   return true;
 }
 
+bool RegistrySource::insertStore(StoreRecord& store, bool& exists, std::string& error) {
+  exists = false;
+  const Upstream& up = *upstream_;
+  if (settings_.kind != RegistrySourceSettings::Kind::kUpstream) {
+    error = "the registry is read from a file";
+    return false;
+  }
+  if (!up.configError.empty()) {
+    error = up.configError;
+    return false;
+  }
+  PooledClient client(up.pool);
+  CollectionHandle collection(mongoc_client_get_collection(client.get(), up.database.c_str(), up.collection.c_str()));
+  bson_error_t err;
+  bson_t filter = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&filter, "prefix", store.prefix.c_str());
+  const std::int64_t found = mongoc_collection_count_documents(collection.c, &filter, nullptr, nullptr, nullptr, &err);
+  bson_destroy(&filter);
+  if (found < 0) {
+    error = "cannot read the registry from main upstream " + up.ns() + ": " + scrub(err.message);
+    return false;
+  }
+  if (found > 0) {
+    exists = true;
+    error = "a store with prefix '" + store.prefix + "' is already in " + up.ns();
+    return false;
+  }
+  bson_oid_t id;
+  bson_oid_init(&id, nullptr);
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_OID(&doc, "_id", &id);
+  if (store.storeId.empty()) {
+    BSON_APPEND_OID(&doc, "storeId", &id);
+    char hex[25];
+    bson_oid_to_string(&id, hex);
+    store.storeId = hex;
+  } else {
+    BSON_APPEND_UTF8(&doc, "storeId", store.storeId.c_str());
+  }
+  if (!store.name.empty()) BSON_APPEND_UTF8(&doc, "name", store.name.c_str());
+  BSON_APPEND_UTF8(&doc, "prefix", store.prefix.c_str());
+  BSON_APPEND_INT32(&doc, "databaseId", store.databaseId);
+  const bool inserted = mongoc_collection_insert_one(collection.c, &doc, nullptr, nullptr, &err);
+  bson_destroy(&doc);
+  if (!inserted) {
+    error = "cannot insert into main upstream " + up.ns() + ": " + scrub(err.message);
+    return false;
+  }
+  spdlog::info("registry: store '{}' inserted into {} (databaseId {})", store.prefix, up.ns(), store.databaseId);
+  return true;
+}
+
 RegistrySource::FileStamp RegistrySource::stampOf(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return {};

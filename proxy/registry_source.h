@@ -87,6 +87,13 @@ class RegistrySource {
   // content differs. Thread-safe with the follower thread. False + `error` on failure.
   bool reloadNow(std::string& error);
 
+  // POST /v1/stores: inserts one store document {_id, storeId, name, prefix, databaseId}
+  // into <main db>.<collection> (Kind::kUpstream only), unless a document with its prefix
+  // is already there (then `exists` is set). storeId "" becomes the new _id (an ObjectId)
+  // and `store.storeId` its hex. Blocking, bounded by the URI timeouts; never publishes
+  // (the caller upserts, the follower sees the document later). False + `error` on failure.
+  bool insertStore(router::StoreRecord& store, bool& exists, std::string& error);
+
   RegistryFollowMode mode() const { return mode_.load(std::memory_order_acquire); }
   bool loadedFromCache() const { return loadedFromCache_.load(std::memory_order_acquire); }
   // Publications made by this source (initial load included).

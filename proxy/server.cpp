@@ -5,13 +5,15 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "proxy/client_session.h"
 
 namespace mongogate::proxy {
 
-Server::Server(const config::ProxyConfig& config) : config_(config), shared_(config) {
+Server::Server(const config::ProxyConfig& config, std::vector<std::string> arguments)
+    : config_(config), shared_(config), reloader_(shared_, std::move(arguments)) {
   const std::size_t threads = workerThreadCount(config);
   for (std::size_t i = 0; i < threads; ++i) {
     workers_.push_back(std::make_unique<Worker>(shared_, threads, i));
@@ -25,7 +27,7 @@ Server::~Server() {
 
 bool Server::listenAdmin() {
   if (!config_.admin.enabled) return true;
-  adminState_ = std::make_unique<ProxyAdminState>(shared_, workers_);
+  adminState_ = std::make_unique<ProxyAdminState>(shared_, workers_, reloader_);
   adminServer_ = std::make_unique<admin::AdminServer>(config_.admin.listen, *adminState_);
   if (std::string error = adminServer_->listen(); !error.empty()) {
     spdlog::error("cannot listen on {} (admin port): {}", config_.admin.listen.toString(), error);
@@ -57,9 +59,10 @@ awaitable<void> Server::drainAndStop(tcp::acceptor& acceptor) {
   shared_.draining = true;  // /readyz answers 503 from now on
   error_code ignored;
   acceptor.close(ignored);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.drainTimeoutMs);
+  const std::uint32_t drainTimeoutMs = shared_.runtime.current()->config.drainTimeoutMs;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(drainTimeoutMs);
   spdlog::info("shutting down: no new connections; waiting up to {} ms for {} in-flight requests",
-               config_.drainTimeoutMs, shared_.requestsInFlight.load());
+               drainTimeoutMs, shared_.requestsInFlight.load());
   asio::steady_timer tick(control_);
   while (shared_.requestsInFlight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     tick.expires_after(std::chrono::milliseconds(10));
@@ -72,35 +75,14 @@ awaitable<void> Server::drainAndStop(tcp::acceptor& acceptor) {
   control_.stop();
 }
 
-void Server::startRegistry() {
-  RegistrySourceSettings settings;
-  settings.kind = config_.registry.source == config::RegistryConfig::Source::kFile
-                      ? RegistrySourceSettings::Kind::kFile
-                      : RegistrySourceSettings::Kind::kUpstream;
-  settings.upstreamUri = config_.main.uri;
-  settings.mainDatabase = config_.routing.mainDatabase;
-  settings.collection = config_.routing.registryCollection;
-  settings.filePath = config_.registry.file;
-  settings.pollIntervalMs = config_.registry.pollIntervalMs;
-  settings.cacheFile = config_.registry.cacheFile;
-  settings.useChangeStreams = config_.registry.changeStreams;
-  registrySource_ = std::make_unique<RegistrySource>(settings, shared_.registry);
-  std::string error;
-  if (registrySource_->loadInitial(error)) {
-    spdlog::info("store registry loaded: {} stores{}", shared_.registry.current()->size(),
-                 registrySource_->loadedFromCache() ? " (from the cache file: the upstream is unreachable)" : "");
-  } else {
-    spdlog::error("store registry not loaded: {}; commands are refused until it loads", error);
-  }
-  registrySource_->start();
-}
-
 int Server::run() {
   std::signal(SIGPIPE, SIG_IGN);
   if (!shared_.startupError.empty()) {
     spdlog::error("cannot start: {}", shared_.startupError);
     return 2;
   }
+  // A SIGHUP before the reload handler is installed must not end the process.
+  std::signal(SIGHUP, SIG_IGN);
   error_code ec;
   const auto address = asio::ip::make_address(config_.listen.host, ec);
   if (ec) {
@@ -119,7 +101,7 @@ int Server::run() {
   }
   const auto bound = acceptor.local_endpoint();
   if (!listenAdmin()) return 2;
-  startRegistry();
+  reloader_.start();
   shared_.topologyService->start();
   for (auto& worker : workers_) worker->start();
   if (adminServer_) {
@@ -133,6 +115,15 @@ int Server::run() {
     spdlog::info("received signal {}", signal);
     asio::co_spawn(control_, drainAndStop(acceptor), asio::detached);
   });
+  // SIGHUP: reload on the reload thread (it may block on the registry's upstream).
+  asio::signal_set hangups(control_, SIGHUP);
+  std::function<void(const error_code&, int)> onHangup = [&](const error_code& error, int) {
+    if (error) return;
+    spdlog::info("received SIGHUP: reloading the configuration");
+    reloader_.requestReload();
+    hangups.async_wait(onHangup);
+  };
+  hangups.async_wait(onHangup);
   asio::co_spawn(control_, acceptLoop(acceptor), asio::detached);
 
   // Learn the upstream's limits before the first client asks.
@@ -168,7 +159,7 @@ int Server::run() {
   if (adminServer_) adminServer_->stop();
   for (auto& worker : workers_) worker->join();
   shared_.topologyService->stop();
-  registrySource_->stop();
+  reloader_.stop();
   spdlog::info("mongogate stopped");
   return 0;
 }

@@ -2,7 +2,8 @@
 //
 // Promise: accepts clients on the configured address and hands each one to a worker
 // thread round-robin; SIGTERM/SIGINT stop accepting, let in-flight requests finish for
-// up to drainTimeoutMs, and make run() return 0.
+// up to drainTimeoutMs, and make run() return 0. SIGHUP reloads the configuration
+// (proxy/config_reload.h).
 #pragma once
 
 #include <memory>
@@ -11,14 +12,15 @@
 #include "admin/admin_server.h"
 #include "config/proxy_config.h"
 #include "proxy/admin_glue.h"
-#include "proxy/registry_source.h"
+#include "proxy/config_reload.h"
 #include "proxy/worker.h"
 
 namespace mongogate::proxy {
 
 class Server {
  public:
-  explicit Server(const config::ProxyConfig& config);
+  // arguments: the command line (argv[0] first), read again by every reload.
+  Server(const config::ProxyConfig& config, std::vector<std::string> arguments);
   ~Server();
   // Blocks until shut down. Returns the process exit code.
   int run();
@@ -26,7 +28,6 @@ class Server {
  private:
   awaitable<void> acceptLoop(tcp::acceptor& acceptor);
   awaitable<void> drainAndStop(tcp::acceptor& acceptor);
-  void startRegistry();
   bool listenAdmin();
 
   const config::ProxyConfig& config_;
@@ -35,7 +36,7 @@ class Server {
   std::unique_ptr<ProxyAdminState> adminState_;
   std::unique_ptr<admin::AdminServer> adminServer_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::unique_ptr<RegistrySource> registrySource_;
+  ConfigReloader reloader_;  // owns the registry source
   // Declared after the workers so it is destroyed first: a pending accept holds a
   // socket that belongs to a worker's io_context.
   asio::io_context control_{1};

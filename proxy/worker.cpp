@@ -6,6 +6,7 @@ namespace mongogate::proxy {
 
 SharedState::SharedState(const config::ProxyConfig& c)
     : config(c),
+      runtime(c),
       cursors(std::chrono::milliseconds(c.topology.cursorIdleTimeoutMs)),
       // mongod aborts a transaction after transactionLifetimeLimitSeconds (60 s by default);
       // a commit may be retried a while after that.
@@ -79,6 +80,7 @@ Worker::Worker(SharedState& shared, std::size_t threads, std::size_t index)
     : shared_(shared),
       ioc_(std::make_unique<asio::io_context>(1)),
       registryReader_(shared.registry),
+      runtimeReader_(shared.runtime),
       metrics_(shared.metrics->shardFor(index)) {
   if (threads == 0) threads = 1;
   pools_.resize(shared.deployments.size());

@@ -19,6 +19,7 @@
 #include "proxy/handshake.h"
 #include "proxy/tls.h"
 #include "proxy/topology_monitor.h"
+#include "proxy/runtime_config.h"
 #include "proxy/upstream_pool.h"
 #include "router/routing.h"
 #include "router/store_registry.h"
@@ -30,7 +31,11 @@ class SharedState {
  public:
   explicit SharedState(const config::ProxyConfig& c);
 
+  // As started: read restart-only settings (listen, pools, upstream URIs …) here.
   const config::ProxyConfig& config;
+  // What a reload may replace (routing, registry, log settings …): read it through the
+  // worker's RuntimeConfigReader, once per request.
+  RuntimeConfigHolder runtime;
   // Distinct upstream deployments (names whose URIs are equal share one, e.g.
   // masteradmin falling back to MONGODB_URI). Index 0 is main.
   std::vector<const config::UpstreamConfig*> deployments;
@@ -111,6 +116,7 @@ class Worker {
   BufferPool& buffers() { return buffers_; }
   SharedState& shared() { return shared_; }
   router::RegistryReader& registry() { return registryReader_; }
+  RuntimeConfigReader& runtime() { return runtimeReader_; }
   admin::MetricsShard& metrics() { return metrics_; }
 
  private:
@@ -122,6 +128,7 @@ class Worker {
   std::vector<std::vector<std::unique_ptr<UpstreamPool>>> pools_;  // [deployment][server id], made on first use
   std::vector<TopologyReader> topologyReaders_;                     // per deployment
   router::RegistryReader registryReader_;
+  RuntimeConfigReader runtimeReader_;
   admin::MetricsShard& metrics_;
   struct Shard {
     UpstreamConnectOptions connect;

@@ -17,6 +17,7 @@
 #include <bson/bson.h>
 
 #include <array>
+#include <cstring>
 #include <unordered_map>
 
 #include "router/bson_edit.h"
@@ -69,6 +70,19 @@ struct Walk {
   bool emit = false;     // second pass: write the new documents
   bool changed = false;  // first pass: something differs from the request
   bool corrupt = false;  // a document stopped iterating early: forward the original
+  // First pass over the body: when every change is a new string value of a top-level
+  // element (the usual case: $db, or the collection of a rule-3 store), the second pass
+  // splices those elements into the original bytes instead of rebuilding the document.
+  struct Edit {
+    std::uint32_t begin = 0;  // the element's bytes [begin, end) in the body
+    std::uint32_t end = 0;
+    std::string value;
+  };
+  bool recordEdits = false;  // walking the top level of the body
+  int depth = 0;             // > 0 inside a subdocument or array
+  bool spliceable = true;
+  std::array<Edit, 4> edits;
+  std::size_t editCount = 0;
   std::optional<Refusal> refusal;
   std::vector<NamespaceMapping>* mappings = nullptr;
 
@@ -122,7 +136,47 @@ void putUtf8(Walk& w, const bson_iter_t& it, bson_t* out, std::string_view value
     appendUtf8(out, keyOf(it), value);
   } else if (utf8Of(it) != value) {
     w.changed = true;
+    if (w.recordEdits && w.depth == 0 && w.editCount < w.edits.size()) {
+      Walk::Edit& edit = w.edits[w.editCount++];
+      edit.begin = it.off;
+      edit.end = it.next_off;
+      edit.value.assign(value);
+    } else {
+      w.spliceable = false;
+    }
   }
+}
+
+// A change other than a top-level string value: the body must be rebuilt.
+void noteStructuralChange(Walk& w) {
+  w.changed = true;
+  w.spliceable = false;
+}
+
+// The body with the first pass's edits spliced in: each edited element keeps its type
+// byte and key and gets its new string value.
+void spliceEdits(const Walk& w, wire::Bytes body, std::vector<std::uint8_t>& out) {
+  out.clear();
+  std::size_t size = body.size();
+  for (std::size_t i = 0; i < w.editCount; ++i) size += w.edits[i].value.size() + 16;
+  out.reserve(size);
+  const auto appendInt32 = [&out](std::uint32_t v) {
+    for (int shift = 0; shift < 32; shift += 8) out.push_back(static_cast<std::uint8_t>(v >> shift));
+  };
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < w.editCount; ++i) {
+    const Walk::Edit& edit = w.edits[i];
+    const auto* key = body.data() + edit.begin + 1;
+    const std::size_t keyLength = std::strlen(reinterpret_cast<const char*>(key));
+    out.insert(out.end(), body.data() + at, key + keyLength + 1);  // up to the key's NUL
+    appendInt32(static_cast<std::uint32_t>(edit.value.size() + 1));
+    out.insert(out.end(), edit.value.begin(), edit.value.end());
+    out.push_back(0);
+    at = edit.end;
+  }
+  out.insert(out.end(), body.data() + at, body.data() + body.size());
+  const auto total = static_cast<std::uint32_t>(out.size());
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<std::uint8_t>(total >> (8 * i));
 }
 
 // Walks the elements of the document or array `elem` stands on, written under `key`
@@ -148,9 +202,11 @@ void editContainer(Walk& w, const bson_iter_t& elem, bson_t* out, std::string_vi
     }
     subp = &sub;
   }
+  ++w.depth;
   while (bson_iter_next(&child)) {
     if (!field(child, subp)) copy(subp, child);
   }
+  --w.depth;
   if (bson_edit::stoppedOnCorruption(child)) w.corrupt = true;
   after(subp);
   if (out != nullptr) {
@@ -221,7 +277,7 @@ void editTargetDocument(Walk& w, const bson_iter_t& elem, bson_t* out, std::stri
         if (sub != nullptr) {
           appendUtf8(sub, "db", target->database);
         } else {
-          w.changed = true;
+          noteStructuralChange(w);
         }
       });
 }
@@ -242,7 +298,7 @@ void putCollectionOrTarget(Walk& w, const bson_iter_t& it, bson_t* out, std::str
     return;
   }
   if (out == nullptr) {
-    w.changed = true;
+    noteStructuralChange(w);
     return;
   }
   const auto key = keyOf(it);
@@ -420,7 +476,7 @@ void walkPipeline(Walk& w, const bson_iter_t& elem, bson_t* out, bool topLevel) 
         len = bson_uint32_to_string(index, &key, buf.data(), buf.size());
         appendStoreChangeStreamMatch(w, arr, {key, len});
       } else {
-        w.changed = true;
+        noteStructuralChange(w);
       }
       ++index;
     }
@@ -493,7 +549,7 @@ void putStoreListFilter(Walk& w, const bson_iter_t* filter, bson_t* out) {
     return;
   }
   if (out == nullptr) {
-    w.changed = true;
+    noteStructuralChange(w);
     return;
   }
   bson_t f;
@@ -542,7 +598,9 @@ void walkCommandValue(Walk& w, const CommandSpec& spec, const bson_iter_t& it, b
     case CommandShape::kExplain:
       if (w.innerSpec != nullptr && bson_iter_type(&it) == BSON_TYPE_DOCUMENT) {
         if (out == nullptr) {
+          ++w.depth;
           walkCommand(w, *w.innerSpec, bson_edit::subdocumentOf(it), nullptr, false);
+          --w.depth;
         } else {
           const auto key = keyOf(it);
           bson_t sub;
@@ -870,7 +928,9 @@ void routeByNamespaces(const RoutingConfig& config, const RegistrySnapshot& regi
   }
 
   // First pass: resolve and check everything, note what changes.
+  w.recordEdits = true;
   walkCommand(w, *spec, message.body, nullptr, true);
+  w.recordEdits = false;
   const bool bodyChanged = w.changed;
   const wire::DocumentSequence* nsInfo = nullptr;
   bool nsInfoChanged = false;
@@ -901,10 +961,14 @@ void routeByNamespaces(const RoutingConfig& config, const RegistrySnapshot& regi
 
   // Second pass: write what changed.
   w.emit = true;
-  if (bodyChanged) {
+  if (bodyChanged && w.spliceable) {
+    spliceEdits(w, message.body, out.body);
+    out.bodyRewritten = true;
+  } else if (bodyChanged) {
     bson_edit::Document doc;
     walkCommand(w, *spec, message.body, doc.get(), true);
-    out.body = doc.toVector();
+    const wire::Bytes bytes = doc.bytes();
+    out.body.assign(bytes.begin(), bytes.end());
     out.bodyRewritten = true;
   }
   if (nsInfoChanged) {

@@ -499,40 +499,60 @@ bool knowsCommandNamespaces(std::string_view commandName) {
   return detail::findCommandSpec(commandName) != nullptr;
 }
 
+void RoutedCommand::reset() {
+  refusal.reset();
+  upstream.clear();
+  bodyRewritten = false;
+  body.clear();
+  rewrittenSequences.clear();
+  mappings.clear();
+  replyHandling = ReplyHandling::kForward;
+  fanOut.clear();
+  logicalDatabase.clear();
+  commandName.clear();
+  newStores.clear();
+}
+
 RoutedCommand routeCommand(const RoutingConfig& config, const RegistrySnapshot& registry,
                            AssignmentState& assignment, const wire::OpMsgView& message) {
   RoutedCommand out;
+  routeCommand(config, registry, assignment, message, out);
+  return out;
+}
+
+void routeCommand(const RoutingConfig& config, const RegistrySnapshot& registry, AssignmentState& assignment,
+                  const wire::OpMsgView& message, RoutedCommand& out) {
+  out.reset();
   out.commandName = wire::firstKey(message.body);
   out.upstream = config.mainUpstream;
   const auto db = bson_edit::findUtf8(message.body, "$db");
-  if (!db) return out;  // not a valid OP_MSG command: the upstream answers with its error
+  if (!db) return;  // not a valid OP_MSG command: the upstream answers with its error
   out.logicalDatabase = *db;
   const std::string_view name = out.commandName;
 
   if (name == "listCollections" && *db == config.mainDatabase &&
       !isMasterAdminDatabase(config, *db)) {
     planListCollections(config, registry, message, out);
-    return out;
+    return;
   }
   if (name == "listDatabases" && *db == "admin") {
     planListDatabases(config, registry, message, out);
-    return out;
+    return;
   }
   if (name == "dropDatabase") {
     if (auto refusal = checkDropDatabase(config, registry, *db)) {
       out.refusal = std::move(refusal);
-      return out;
+      return;
     }
   }
 
   detail::routeByNamespaces(config, registry, message, out);
-  if (out.refusal) return out;
+  if (out.refusal) return;
 
   if (name == "insert" && *db == config.mainDatabase && !isMasterAdminDatabase(config, *db) &&
       bson_edit::findUtf8(message.body, "insert") == config.registryCollection) {
     assignNewStores(config, registry, assignment, message, out);
   }
-  return out;
 }
 
 }  // namespace mongogate::router

@@ -103,6 +103,9 @@ struct RoutedCommand {
   std::string commandName;
   // insert into <main db>.stores: the store records it creates (databaseId filled).
   std::vector<StoreRecord> newStores;
+
+  // Back to the state of a new RoutedCommand, keeping the buffers' capacity.
+  void reset();
 };
 
 // Chooses databaseId for a new store (SPEC §5).
@@ -121,6 +124,10 @@ bool knowsCommandNamespaces(std::string_view commandName);
 // Routes one OP_MSG command (SPEC §3, §4). `message` borrows the client's frame.
 RoutedCommand routeCommand(const RoutingConfig& config, const RegistrySnapshot& registry,
                            AssignmentState& assignment, const wire::OpMsgView& message);
+// The same into `out`, reusing its buffers: the proxy's per-request path allocates
+// nothing for the common routes once a session's RoutedCommand has grown.
+void routeCommand(const RoutingConfig& config, const RegistrySnapshot& registry, AssignmentState& assignment,
+                  const wire::OpMsgView& message, RoutedCommand& out);
 
 // Rewrites physical namespaces in a reply body back to logical ones (cursor.ns,
 // listCollections names, listIndexes ns, change-event ns, explain namespaces, errmsg,

@@ -40,6 +40,10 @@ EXPECTED_FAMILIES = {
     "mongogate_bytes_out": "counter",
     "mongogate_stores_per_database": "gauge",
     "mongogate_registry_stores": "gauge",
+    "mongogate_physical_database_requests": "counter",
+    "mongogate_config_reloads": "counter",
+    "mongogate_config_generation": "gauge",
+    "mongogate_config_last_reload_success_timestamp_seconds": "gauge",
 }
 
 

@@ -40,19 +40,36 @@ class FakeState : public AdminState {
     return {{"main", proxyConfig.upstreams[0].uri, {"db1:27017", "db2:27018"}, "main", {5, 2, 1}},
             {"masteradmin", proxyConfig.upstreams[1].uri, {"db1:27017", "db2:27018"}, "main", {5, 2, 1}}};
   }
-  const config::ProxyConfig& config() const override { return proxyConfig; }
+  std::shared_ptr<const config::ProxyConfig> config() const override {
+    return std::make_shared<const config::ProxyConfig>(proxyConfig);
+  }
   void requestDrain() const override { ++drains; }
+  ReloadStatus reloadStatus() const override { return reloadState; }
+  ReloadStatus reload() const override {
+    ++reloads;
+    return reloadState;
+  }
+  StoreCreation createStore(const NewStore& store) const override {
+    created.push_back(store);
+    StoreCreation out = creation;
+    out.store.prefix = store.prefix;
+    return out;
+  }
 
   config::ProxyConfig proxyConfig;
   Readiness ready{true, true, "", false};
   RegistryView registryView;
+  ReloadStatus reloadState;
+  StoreCreation creation{201, "", {"id-1", "Shop", "", 2, "pos_db_2", "main"}};
   mutable int drains = 0;
+  mutable int reloads = 0;
+  mutable std::vector<NewStore> created;
 };
 
 Response get(const FakeState& state, std::string target) { return handle({"GET", std::move(target), "", ""}, state); }
 
-Response post(const FakeState& state, std::string target, std::string authorization) {
-  return handle({"POST", std::move(target), std::move(authorization), ""}, state);
+Response post(const FakeState& state, std::string target, std::string authorization, std::string body = "") {
+  return handle({"POST", std::move(target), std::move(authorization), std::move(body)}, state);
 }
 
 json::object bodyOf(const Response& response) {
@@ -265,6 +282,81 @@ TEST(AdminHandlersTest, WrongMethodIsNotAllowedAndSaysWhichIs) {
     EXPECT_FALSE(errorOf(r).empty());
   }
   EXPECT_EQ(state.drains, 0);
+}
+
+TEST(AdminHandlersTest, ReloadAndStoresNeedTheToken) {
+  FakeState state;
+  for (const char* path : {"/v1/reload", "/v1/stores"}) {
+    EXPECT_EQ(post(state, path, "Bearer anything", "{\"prefix\":\"abc\"}").status, 403) << path;
+  }
+  state.proxyConfig.admin.token = kToken;
+  for (const char* path : {"/v1/reload", "/v1/stores"}) {
+    EXPECT_EQ(post(state, path, "", "{\"prefix\":\"abc\"}").status, 401) << path;
+    EXPECT_EQ(post(state, path, "Bearer wrong", "{\"prefix\":\"abc\"}").status, 401) << path;
+  }
+  EXPECT_EQ(state.reloads, 0);
+  EXPECT_TRUE(state.created.empty());
+}
+
+TEST(AdminHandlersTest, ReloadReportsAppliedOrRefused) {
+  FakeState state;
+  state.proxyConfig.admin.token = kToken;
+  const std::string bearer = std::string("Bearer ") + kToken;
+  state.reloadState.lastResult = "applied";
+  state.reloadState.generation = 2;
+  state.reloadState.applied = 1;
+  state.reloadState.needsRestart = {"listen"};
+  Response r = post(state, "/v1/reload", bearer);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(bodyOf(r).at("generation").to_number<std::uint64_t>(), 2u);
+  EXPECT_EQ(bodyOf(r).at("needs_restart").as_array().at(0).as_string(), "listen");
+  state.reloadState.lastResult = "refused";
+  state.reloadState.problems = {"pool.max_size: expected a whole number", "log.format: expected text or json"};
+  r = post(state, "/v1/reload", bearer);
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(errorOf(r).find("pool.max_size: expected a whole number"), std::string::npos);
+  EXPECT_NE(errorOf(r).find("log.format"), std::string::npos);
+  EXPECT_EQ(bodyOf(r).at("problems").as_array().size(), 2u);
+  EXPECT_EQ(state.reloads, 2);
+  // /v1/config shows the reload state.
+  EXPECT_EQ(bodyOf(get(state, "/v1/config")).at("reload").at("last_result").as_string(), "refused");
+}
+
+TEST(AdminHandlersTest, StoresValidatesTheBody) {
+  FakeState state;
+  state.proxyConfig.admin.token = kToken;
+  const std::string bearer = std::string("Bearer ") + kToken;
+  const std::pair<std::string, std::string> bad[] = {
+      {"", "not JSON"},
+      {"{", "not JSON"},
+      {"[1]", "must be a JSON object"},
+      {"{}", "prefix is required"},
+      {"{\"prefix\": 5}", "prefix: expected a string"},
+      {"{\"prefix\": \"a-b\"}", "prefix: expected 1 to 64 ASCII letters or digits"},
+      {"{\"prefix\": \"\"}", "prefix: expected 1 to 64"},
+      {"{\"prefix\": \"abc\", \"databaseId\": -1}", "databaseId: expected 0 or more"},
+      {"{\"prefix\": \"abc\", \"databaseId\": 1.5}", "databaseId: expected a whole number"},
+      {"{\"prefix\": \"abc\", \"name\": 3}", "name: expected a string"},
+      {"{\"prefix\": \"abc\", \"colour\": \"red\"}", "unknown field 'colour'"},
+  };
+  for (const auto& [body, message] : bad) {
+    const Response r = post(state, "/v1/stores", bearer, body);
+    EXPECT_EQ(r.status, 400) << body;
+    EXPECT_NE(errorOf(r).find(message), std::string::npos) << body << " -> " << errorOf(r);
+  }
+  EXPECT_TRUE(state.created.empty());
+  const Response ok = post(state, "/v1/stores", bearer, "{\"prefix\": \"abc\", \"name\": \"Shop\", \"databaseId\": 2}");
+  EXPECT_EQ(ok.status, 201) << ok.body;
+  ASSERT_EQ(state.created.size(), 1u);
+  EXPECT_EQ(state.created[0].prefix, "abc");
+  EXPECT_EQ(state.created[0].name, "Shop");
+  EXPECT_EQ(state.created[0].databaseId, 2);
+  EXPECT_EQ(bodyOf(ok).at("physicalDatabase").as_string(), "pos_db_2");
+  state.creation = {409, "a store with prefix 'abc' already exists", {}};
+  const Response taken = post(state, "/v1/stores", bearer, "{\"prefix\": \"abc\"}");
+  EXPECT_EQ(taken.status, 409);
+  EXPECT_EQ(errorOf(taken), "a store with prefix 'abc' already exists");
+  EXPECT_FALSE(state.created.back().databaseId.has_value());
 }
 
 TEST(AdminHandlersTest, QueryStringsAreIgnored) {

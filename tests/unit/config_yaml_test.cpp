@@ -152,6 +152,10 @@ INSTANTIATE_TEST_SUITE_P(
         BrokenCase{"ListenNotAnAddress", "listen: nonsense\n", "listen", "expected HOST:PORT, got 'nonsense'", 1},
         BrokenCase{"ListenBadPort", "listen: \"127.0.0.1:70000\"\n", "listen", "expected HOST:PORT"},
         BrokenCase{"LogLevel", "log_level: loud\n", "log_level", "expected one of trace"},
+        BrokenCase{"LogFormat", "log:\n  format: xml\n", "log.format", "expected text or json, got 'xml'", 2},
+        BrokenCase{"SlowOperationNotANumber", "log: { slow_operation_ms: fast }\n", "log.slow_operation_ms",
+                   "expected a whole number from 0 to 3600000, got 'fast'", 1},
+        BrokenCase{"LogNotAMap", "log: json\n", "log", "expected a map of settings, got a single value"},
         BrokenCase{"MaxMessageSizeTooSmall", "max_message_size: 10\n", "max_message_size", "from 1024 to"},
         BrokenCase{"MasterAdminUnknownUpstream", "routing:\n  master_admin: { upstream: nope }\n",
                    "routing.master_admin.upstream", "unknown upstream 'nope'", 2},
@@ -255,6 +259,7 @@ TEST(ConfigYamlTest, FileFillsEveryStruct) {
                     "listen: 0.0.0.0:7000\n"
                     "threads: 3\n"
                     "log_level: debug\n"
+                    "log: { format: json, slow_operation_ms: 0 }\n"
                     "max_message_size: 2000000\n"
                     "drain_timeout_ms: 500\n"
                     "port_file: /tmp/port\n"
@@ -294,6 +299,8 @@ TEST(ConfigYamlTest, FileFillsEveryStruct) {
   EXPECT_EQ(c.listen.toString(), "0.0.0.0:7000");
   EXPECT_EQ(c.threads, 3u);
   EXPECT_EQ(c.logLevel, "debug");
+  EXPECT_EQ(c.log.format, LogConfig::Format::kJson);
+  EXPECT_EQ(c.log.slowOperationMs, 0u);
   EXPECT_EQ(c.maxMessageSize, 2'000'000);
   EXPECT_EQ(c.drainTimeoutMs, 500u);
   EXPECT_EQ(c.portFile, "/tmp/port");
@@ -611,6 +618,8 @@ TEST(ConfigYamlTest, ExampleFileValidates) {
   EXPECT_EQ(c.listen.toString(), defaults.listen.toString());
   EXPECT_EQ(c.threads, defaults.threads);
   EXPECT_EQ(c.logLevel, defaults.logLevel);
+  EXPECT_EQ(c.log.format, defaults.log.format);
+  EXPECT_EQ(c.log.slowOperationMs, defaults.log.slowOperationMs);
   EXPECT_EQ(c.maxMessageSize, defaults.maxMessageSize);
   EXPECT_EQ(c.drainTimeoutMs, defaults.drainTimeoutMs);
   EXPECT_EQ(c.topology.heartbeatFrequencyMs, defaults.topology.heartbeatFrequencyMs);

@@ -143,6 +143,10 @@ TEST(MetricsTableTest, DeclaresTheMetricsTheAdminPortPromises) {
       {"mongogate_bytes_out_total", MetricType::kCounter},
       {"mongogate_stores_per_database", MetricType::kGauge},
       {"mongogate_registry_stores", MetricType::kGauge},
+      {"mongogate_physical_database_requests_total", MetricType::kCounter},
+      {"mongogate_config_reloads_total", MetricType::kCounter},
+      {"mongogate_config_generation", MetricType::kGauge},
+      {"mongogate_config_last_reload_success_timestamp_seconds", MetricType::kGauge},
       {"mongogate_upstream_breaker_state", MetricType::kGauge},
       {"mongogate_upstream_servers", MetricType::kGauge},
   };
@@ -155,6 +159,23 @@ TEST(MetricsTableTest, DeclaresTheMetricsTheAdminPortPromises) {
     EXPECT_EQ(found->type, type) << name;
   }
   EXPECT_EQ(std::size(kMetrics), std::size(expected));
+}
+
+TEST(MetricsTest, PhysicalDatabasesAreNamedAtScrapeTimeAndBounded) {
+  Metrics metrics(2, {"main"}, {"main"});
+  metrics.shardFor(0).recordPhysicalDatabase(0);
+  metrics.shardFor(1).recordPhysicalDatabase(2);
+  metrics.shardFor(1).recordPhysicalDatabase(2);
+  metrics.shardFor(0).recordPhysicalDatabase(7);                       // past the names: other
+  metrics.shardFor(0).recordPhysicalDatabase(kPhysicalDatabaseOther);
+  metrics.shardFor(0).recordPhysicalDatabase(123456);                  // out of range: other
+  GaugeValues gauges;
+  gauges.physicalDatabases = {"main_db", "pos_db_1", "pos_db_2"};
+  const std::string text = metrics.render(gauges);
+  EXPECT_NE(text.find("mongogate_physical_database_requests_total{database=\"main_db\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("mongogate_physical_database_requests_total{database=\"pos_db_2\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("mongogate_physical_database_requests_total{database=\"other\"} 3\n"), std::string::npos);
+  EXPECT_EQ(text.find("database=\"pos_db_1\""), std::string::npos);  // never used: not shown
 }
 
 TEST(MetricsTest, CommandNamesOutsideTheListCountAsOther) {
