@@ -212,6 +212,21 @@ Response configuration(const AdminState& state) {
                                                 {"app_name", optionalText(upstream.appName)},
                                                 {"same_as_main", upstream.sameAsMain}};
   }
+  // Users without their stored keys: names, mechanisms and scopes only.
+  json::array users;
+  for (const auth::UserRecord& user : c.auth.users) {
+    json::array mechanisms;
+    if (user.scramSha256) mechanisms.emplace_back("SCRAM-SHA-256");
+    if (user.scramSha1) mechanisms.emplace_back("SCRAM-SHA-1");
+    json::array stores;
+    if (user.scope.allStores) stores.emplace_back("*");
+    for (const std::string& prefix : user.scope.storePrefixes) stores.emplace_back(prefix);
+    users.emplace_back(json::object{{"user", user.user},
+                                    {"db", user.database},
+                                    {"mechanisms", std::move(mechanisms)},
+                                    {"stores", std::move(stores)},
+                                    {"main_database", std::string(auth::toString(user.scope.mainDatabase))}});
+  }
   const router::RoutingConfig& r = c.routing;
   json::array masterAdminDatabases;
   for (const std::string& name : r.masterAdminDatabases) masterAdminDatabases.emplace_back(name);
@@ -254,6 +269,7 @@ Response configuration(const AdminState& state) {
       {"admin", json::object{{"listen", c.admin.enabled ? json::value(c.admin.listen.toString()) : json::value("off")},
                              {"token", c.admin.token.empty() ? json::value(nullptr) : json::value(kRedacted)},
                              {"port_file", optionalText(c.admin.portFile)}}},
+      {"auth", json::object{{"mode", config::toString(c.auth.mode)}, {"users", std::move(users)}}},
       {"reload", reloadJson(state.reloadStatus())},
   };
   return jsonResponse(200, body);

@@ -66,6 +66,7 @@ struct Draft {
   std::set<std::string> fromFile;         // setting paths the file sets
   std::map<std::string, std::string> fileValues;  // path -> the file's value, expanded
   std::set<std::string> referenced;       // variables the file references
+  bool authUsersInvalid = false;          // an auth.users entry was reported
 
   void report(const Origin& origin, std::string message) {
     problems.push_back({origin.path, std::move(message), origin.location});
@@ -350,6 +351,18 @@ const Setting kSettings[] = {
        d.config.admin.token = v;
        return {};
      }},
+    {"auth.mode", "--auth-mode", "MONGOGATE_AUTH_MODE", "none, users or relay",
+     "client authentication: none (default), users (SCRAM against auth.users) or relay (verified by main)",
+     [](const std::string& v, Draft& d, const Origin&) -> std::string {
+       using Mode = AuthConfig::Mode;
+       for (auto mode : {Mode::kNone, Mode::kUsers, Mode::kRelay}) {
+         if (v == toString(mode)) {
+           d.config.auth.mode = mode;
+           return {};
+         }
+       }
+       return "expected none, users or relay, got '" + v + "'";
+     }},
     {"admin.port_file", "--admin-port-file", nullptr, "a path",
      "write the admin port's bound port to this file once listening",
      [](const std::string& v, Draft& d, const Origin&) -> std::string {
@@ -360,8 +373,9 @@ const Setting kSettings[] = {
 
 // Maps of settings; their keys are looked up in kSettings or below.
 constexpr const char* kSections[] = {"log",      "pool", "topology", "topology.breaker", "routing", "routing.master_admin",
-                                     "routing.store_databases", "registry", "admin"};
+                                     "routing.store_databases", "registry", "admin", "auth"};
 constexpr const char* kUpstreamsPath = "upstreams";
+constexpr const char* kAuthUsersPath = "auth.users";
 constexpr const char* kPlacementPath = "routing.store_databases.placement";
 constexpr const char* kMasterAdminDatabasesPath = "routing.master_admin.databases";
 
@@ -513,7 +527,7 @@ class FileLayer {
       const Setting* setting = plain ? settingByPath(path) : nullptr;
       const bool known = isSection || setting ||
                          (plain && (path == kUpstreamsPath || path == kPlacementPath ||
-                                    path == kMasterAdminDatabasesPath));
+                                    path == kMasterAdminDatabasesPath || path == kAuthUsersPath));
       if (!known) {
         d_.report(originAt(path, keyNode), "unknown key");
         return;
@@ -531,6 +545,8 @@ class FileLayer {
         placement(value);
       } else if (path == kMasterAdminDatabasesPath) {
         masterAdminDatabases(value);
+      } else if (path == kAuthUsersPath) {
+        authUsers(value);
       } else {
         d_.fromFile.insert(path);
         if (auto text = scalar(value, path, setting->expects)) {
@@ -629,6 +645,162 @@ class FileLayer {
     }
   }
 
+  // auth.users: [{user, db, stores, main_database, scram_sha_1: {...}, scram_sha_256: {...}}]
+  void authUsers(const YAML::Node& list) {
+    const std::string path = kAuthUsersPath;
+    d_.fromFile.insert(path);
+    d_.origins[path] = originAt(path, list);
+    if (!list.IsSequence()) {
+      d_.report(originAt(path, list), std::string("expected a list of users, got ") + describe(list));
+      return;
+    }
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const std::string itemPath = path + "[" + std::to_string(i) + "]";
+      const YAML::Node item = list[i];
+      if (!item.IsMap()) {
+        d_.report(originAt(itemPath, item), std::string("expected a map such as { user: ..., scram_sha_256: ... }, got ") +
+                                                describe(item));
+        continue;
+      }
+      auth::UserRecord user;
+      bool ok = true;
+      auto problem = [&](const std::string& where, const YAML::Node& node, std::string message) {
+        d_.report(originAt(where, node), std::move(message));
+        ok = false;
+      };
+      bool sawUser = false;
+      entries(item, itemPath, [&](const std::string& key, const std::string& keyPath, const YAML::Node& keyNode,
+                                  const YAML::Node& value) {
+        if (key == "user" || key == "db" || key == "main_database") {
+          auto text = scalar(value, keyPath, key == "main_database" ? "none, read or readWrite" : "a name");
+          if (!text) {
+            ok = false;
+            return;
+          }
+          if (key == "user") {
+            sawUser = true;
+            if (text->empty()) return problem(keyPath, value, "a user name cannot be empty");
+            user.user = *text;
+          } else if (key == "db") {
+            if (std::string why = databaseNameProblem(*text); !why.empty()) return problem(keyPath, value, why);
+            user.database = *text;
+          } else if (auto access = auth::parseAccess(*text)) {
+            user.scope.mainDatabase = *access;
+          } else {
+            problem(keyPath, value, "expected none, read or readWrite, got '" + *text + "'");
+          }
+        } else if (key == "stores") {
+          storeScope(value, keyPath, user.scope, ok);
+        } else if (key == "scram_sha_1" || key == "scram_sha_256") {
+          const auto mechanism = key == "scram_sha_1" ? auth::Mechanism::kScramSha1 : auth::Mechanism::kScramSha256;
+          auto keys = storedKeys(value, keyPath, mechanism);
+          if (!keys) {
+            ok = false;
+          } else if (mechanism == auth::Mechanism::kScramSha1) {
+            user.scramSha1 = std::move(*keys);
+          } else {
+            user.scramSha256 = std::move(*keys);
+          }
+        } else {
+          problem(keyPath, keyNode, "unknown key (expected user, db, stores, main_database, scram_sha_1, scram_sha_256)");
+        }
+      });
+      if (!sawUser) problem(itemPath, item, "missing: every user needs a `user` name");
+      for (const auto& other : d_.config.auth.users) {
+        if (ok && other.user == user.user && other.database == user.database) {
+          problem(itemPath, item, "user '" + user.user + "' of database '" + user.database + "' is listed twice");
+        }
+      }
+      if (ok) d_.config.auth.users.push_back(std::move(user));
+      else d_.authUsersInvalid = true;
+    }
+  }
+
+  // stores: ["*"] (every store, the default) or a list of store prefixes.
+  void storeScope(const YAML::Node& list, const std::string& path, auth::UserScope& scope, bool& ok) {
+    if (!list.IsSequence()) {
+      d_.report(originAt(path, list), std::string("expected a list of store prefixes or [\"*\"], got ") + describe(list));
+      ok = false;
+      return;
+    }
+    scope.allStores = false;
+    scope.storePrefixes.clear();
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const std::string itemPath = path + "[" + std::to_string(i) + "]";
+      auto prefix = scalar(list[i], itemPath, "a store prefix");
+      if (!prefix) {
+        ok = false;
+      } else if (*prefix == "*") {
+        scope.allStores = true;
+      } else if (prefix->empty() || prefix->find_first_of("._$/\\ \"") != std::string::npos) {
+        d_.report(originAt(itemPath, list[i]), "'" + *prefix + "' is not a store prefix");
+        ok = false;
+      } else {
+        scope.storePrefixes.push_back(std::move(*prefix));
+      }
+    }
+    if (scope.allStores && !scope.storePrefixes.empty()) {
+      d_.report(originAt(path, list), "\"*\" already means every store: list it alone");
+      ok = false;
+    }
+  }
+
+  // {salt, iterations, stored_key, server_key}, as `mongogate hash-password` prints them.
+  std::optional<auth::StoredCredentials> storedKeys(const YAML::Node& map, const std::string& path,
+                                                    auth::Mechanism mechanism) {
+    if (!map.IsMap()) {
+      d_.report(originAt(path, map), std::string("expected a map { salt, iterations, stored_key, server_key } "
+                                                 "(see mongogate hash-password), got ") + describe(map));
+      return std::nullopt;
+    }
+    auth::StoredCredentials keys;
+    const std::size_t keySize = mechanism == auth::Mechanism::kScramSha1 ? 20 : 32;
+    bool ok = true;
+    std::set<std::string> given;
+    entries(map, path, [&](const std::string& key, const std::string& keyPath, const YAML::Node& keyNode,
+                           const YAML::Node& value) {
+      if (key != "salt" && key != "iterations" && key != "stored_key" && key != "server_key") {
+        d_.report(originAt(keyPath, keyNode), "unknown key (expected salt, iterations, stored_key, server_key)");
+        ok = false;
+        return;
+      }
+      auto text = scalar(value, keyPath, key == "iterations" ? "a whole number" : "base64 text");
+      if (!text) {
+        ok = false;
+        return;
+      }
+      given.insert(key);
+      if (key == "iterations") {
+        if (std::string why = setNumber<int>(*text, keys.iterations, auth::kMinIterations, 10'000'000); !why.empty()) {
+          d_.report(originAt(keyPath, value), why);
+          ok = false;
+        }
+        return;
+      }
+      // Never echo the value: stored keys are secrets too.
+      auto bytes = auth::base64Decode(*text);
+      if (!bytes || bytes->empty()) {
+        d_.report(originAt(keyPath, value), "expected base64 text (as mongogate hash-password prints it)");
+        ok = false;
+      } else if (key != "salt" && bytes->size() != keySize) {
+        d_.report(originAt(keyPath, value), "expected " + std::to_string(keySize) + " bytes for " +
+                                                std::string(auth::mechanismName(mechanism)) + ", got " +
+                                                std::to_string(bytes->size()));
+        ok = false;
+      } else {
+        (key == "salt" ? keys.salt : key == "stored_key" ? keys.storedKey : keys.serverKey) = std::move(*bytes);
+      }
+    });
+    for (const char* required : {"salt", "iterations", "stored_key", "server_key"}) {
+      if (!given.count(required)) {
+        d_.report(originAt(path + "." + required, map), "missing (see mongogate hash-password)");
+        ok = false;
+      }
+    }
+    if (!ok) return std::nullopt;
+    return keys;
+  }
+
   Draft& d_;
   const Environment& environment_;
   std::string file_;
@@ -722,6 +894,24 @@ void finish(Draft& d, bool haveFile, bool showHelp) {
     d.report(d.originOf("pool.reconnect_backoff_initial_ms"), "is larger than pool.reconnect_backoff_max_ms");
   }
   c.main = c.upstreams.front();
+
+  // Client authentication (SPEC §6).
+  if (c.auth.mode == AuthConfig::Mode::kUsers && !d.authUsersInvalid) {
+    if (c.auth.users.empty()) {
+      d.report(d.originOf("auth.mode"), "users mode needs at least one user in auth.users (see mongogate hash-password)");
+    }
+    for (std::size_t i = 0; i < c.auth.users.size(); ++i) {
+      const auth::UserRecord& user = c.auth.users[i];
+      if (!user.scramSha1 && !user.scramSha256) {
+        d.report({std::string(kAuthUsersPath) + "[" + std::to_string(i) + "]", d.originOf(kAuthUsersPath).location},
+                 "user '" + user.user + "' has no stored keys: give scram_sha_256 and/or scram_sha_1 (see mongogate "
+                 "hash-password)");
+      }
+    }
+  }
+  if (c.auth.mode == AuthConfig::Mode::kNone && !c.auth.users.empty()) {
+    d.warnings.push_back({kAuthUsersPath, "ignored: auth.mode is none, so no client is authenticated", ""});
+  }
 
   // Routing (SPEC §2, §3).
   router::RoutingConfig& r = c.routing;
@@ -1256,7 +1446,17 @@ std::vector<std::string> settingPaths() {
   for (const auto& spec : kSettings) paths.emplace_back(spec.path);
   paths.emplace_back(kPlacementPath);
   paths.emplace_back(kMasterAdminDatabasesPath);
+  paths.emplace_back(kAuthUsersPath);
   return paths;
+}
+
+const char* toString(AuthConfig::Mode mode) {
+  switch (mode) {
+    case AuthConfig::Mode::kUsers: return "users";
+    case AuthConfig::Mode::kRelay: return "relay";
+    case AuthConfig::Mode::kNone: break;
+  }
+  return "none";
 }
 
 const char* toString(RegistryConfig::Source source) {

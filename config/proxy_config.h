@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/user_store.h"
 #include "router/routing.h"
 
 namespace mongogate::config {
@@ -138,6 +139,16 @@ struct AdminConfig {
   std::string portFile;                    // write the admin port's bound port here
 };
 
+// Client authentication (SPEC §6). none: clients are not authenticated and SASL is
+// refused; users: SCRAM against `users`' stored keys; relay: the client's SCRAM
+// conversation is carried out against the main upstream. `users` also carries the store
+// scopes (in relay mode, keys are optional: an entry only scopes that user).
+struct AuthConfig {
+  enum class Mode { kNone, kUsers, kRelay };
+  Mode mode = Mode::kNone;
+  std::vector<auth::UserRecord> users;
+};
+
 // Logging (spdlog on stderr). The format is fixed at start; the slow-operation threshold
 // and log_level follow a reload.
 struct LogConfig {
@@ -170,6 +181,7 @@ struct ProxyConfig {
   router::RoutingConfig routing;
   RegistryConfig registry;
   AdminConfig admin;
+  AuthConfig auth;
   std::string configFile;                  // --config / MONGOGATE_CONFIG; "" = none
   bool checkConfigOnly = false;            // --check-config: validate, report, exit
 
@@ -226,6 +238,7 @@ std::string usageText();
 // "upstreams.main.uri" and "upstreams.masteradmin.uri"): for documentation and tests.
 std::vector<std::string> settingPaths();
 
+const char* toString(AuthConfig::Mode mode);             // "none", "users", "relay"
 const char* toString(RegistryConfig::Source source);      // "upstream", "file"
 const char* toString(LogConfig::Format format);           // "text", "json"
 const char* toString(router::AssignmentPolicy policy);    // "fill", "least_loaded", "round_robin"

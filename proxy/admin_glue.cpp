@@ -22,7 +22,7 @@ admin::RequestResult resultOf(SessionStatus status) {
   switch (status) {
     case SessionStatus::kOk: return admin::RequestResult::kOk;
     case SessionStatus::kRefused:
-    case SessionStatus::kAuthNotEnabled: return admin::RequestResult::kRefused;
+    case SessionStatus::kAuthFailed: return admin::RequestResult::kRefused;
     case SessionStatus::kBadFrame:
     case SessionStatus::kFrameTooLarge:
     case SessionStatus::kLegacyOpcode:
@@ -353,7 +353,7 @@ std::chrono::nanoseconds recordRequest(Worker& worker, const RequestLabels& labe
     case SessionStatus::kLegacyOpcode: shard.recordRefusal(admin::RefusalReason::kLegacyOpcode); break;
     case SessionStatus::kUnsupportedOpQuery: shard.recordRefusal(admin::RefusalReason::kUnsupportedOpQuery); break;
     case SessionStatus::kBadFrame: shard.recordRefusal(admin::RefusalReason::kBadFrame); break;
-    case SessionStatus::kAuthNotEnabled: shard.recordAuthFailure(); break;
+    case SessionStatus::kAuthFailed: shard.recordAuthFailure(); break;
     case SessionStatus::kUpstreamUnavailable:
       if (!worker.shared().registry.loaded()) shard.recordRefusal(admin::RefusalReason::kRegistryNotLoaded);
       break;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "proxy/admin_glue.h"
+#include "proxy/client_auth.h"
 #include "proxy/request_log.h"
 #include "proxy/session_status.h"
 #include "proxy/topology.h"
@@ -224,22 +225,34 @@ class ClientSession {
         ClientHello hello;
         if (!readClientHello(message.body, hello)) co_return badFrame("OP_MSG", {wire::WireStatus::kBadBson, message.bodyOffset});
         const UpstreamLimits limits = co_await currentLimits();
+        HelloAuthFields authFields;
+        co_await auth_.answerHello(message.body, authFields);
         body_.clear();
-        appendHelloReply(body_, hello, limits, connectionId_);
+        appendHelloReply(body_, hello, limits, connectionId_, &authFields);
         co_return co_await replyLocally(message, body_);
       }
       case router::CommandDisposition::kPing:
         body_.clear();
         appendOkReply(body_);
         co_return co_await replyLocally(message, body_);
-      case router::CommandDisposition::kAuth:
-        errorMessage_ = "Authentication failed.";
-        spdlog::info("client {} (conn{}): refused {}: client authentication is not enabled", peer_, connectionId_, name);
-        co_return SessionStatus::kAuthNotEnabled;
+      case router::CommandDisposition::kAuth: {
+        body_.clear();
+        const SessionStatus status = co_await auth_.handle(name, message.body, body_, errorMessage_);
+        if (status != SessionStatus::kOk) co_return status;
+        co_return co_await replyLocally(message, body_);
+      }
       case router::CommandDisposition::kForward:
+        if (auto refusal = auth_.refuseBeforeAuthentication(name)) co_return refuse(name, std::move(*refusal));
         co_return co_await routeAndForward(frame, message);
     }
     co_return SessionStatus::kOk;
+  }
+
+  // A refusal decided here (authentication, store scopes): nothing is forwarded.
+  SessionStatus refuse(std::string_view name, router::Refusal refusal) {
+    spdlog::info("client {} (conn{}): refused {}: {}", peer_, connectionId_, name, refusal.message);
+    route_.refusal = std::move(refusal);
+    return SessionStatus::kRefused;
   }
 
   awaitable<SessionStatus> replyLocally(const wire::OpMsgView& request, wire::Bytes body) {
@@ -260,8 +273,10 @@ class ClientSession {
       ClientHello hello;
       if (!readClientHello(command, hello)) co_return badFrame("OP_QUERY", {wire::WireStatus::kBadBson, 0});
       const UpstreamLimits limits = co_await currentLimits();
+      HelloAuthFields authFields;
+      co_await auth_.answerHello(command, authFields);
       body_.clear();
-      appendHelloReply(body_, hello, limits, connectionId_);
+      appendHelloReply(body_, hello, limits, connectionId_, &authFields);
       scratch_.clear();
       const wire::Bytes documents[] = {body_};
       wire::appendOpReply(scratch_, nextReplyId_++, requestId_, 0, 0, 0, documents);
@@ -300,8 +315,9 @@ class ClientSession {
     const std::string_view name = wire::firstKey(message.body);
     if (name == "dropDatabase") {
       const std::string_view database = databaseOf(message.body);
-      if (database.starts_with(routing.storeDatabasePrefix) &&
-          snapshot->findByPrefix(database.substr(routing.storeDatabasePrefix.size()))) {
+      const std::string_view prefix = database.substr(std::min(database.size(), routing.storeDatabasePrefix.size()));
+      if (database.starts_with(routing.storeDatabasePrefix) && snapshot->findByPrefix(prefix)) {
+        if (auto refusal = auth_.checkStoreDrop(database, prefix)) co_return refuse(name, std::move(*refusal));
         co_return co_await dropStoreDatabase(*snapshot, database);
       }
     }
@@ -318,6 +334,7 @@ class ClientSession {
       spdlog::info("client {} (conn{}): refused {}: {}", peer_, connectionId_, name, route_.refusal->message);
       co_return SessionStatus::kRefused;
     }
+    if (auto refusal = auth_.checkRoute(routing, route_, message.body)) co_return refuse(name, std::move(*refusal));
     labels_.upstream = upstreamLabelOf(shared_, route_);
     if (route_.replyHandling != router::ReplyHandling::kForward) co_return co_await fanOut(*snapshot);
     const std::optional<std::size_t> deployment = shared_.deploymentOf(route_.upstream);
@@ -719,6 +736,7 @@ class ClientSession {
   std::int64_t connectionId_;
   std::shared_ptr<const RuntimeConfig> runtime_;  // the current request's configuration
   std::string peer_;
+  ClientAuth auth_{worker_, peer_, connectionId_};  // SPEC §6: who the client is, what it may touch
   std::int32_t requestId_ = 0;
   wire::Bytes requestBody_;  // the current OP_MSG request's body (for error labels)
   std::int32_t nextReplyId_ = 1;

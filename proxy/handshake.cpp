@@ -36,8 +36,28 @@ bool readClientHello(wire::Bytes body, ClientHello& out) {
   return true;
 }
 
+bool readClientHelloAuth(wire::Bytes body, ClientHelloAuth& out) {
+  bson_iter_t it;
+  if (!iterInit(it, body) || !bson_iter_next(&it)) return false;
+  while (bson_iter_next(&it)) {
+    const char* key = bson_iter_key(&it);
+    if (std::strcmp(key, "saslSupportedMechs") == 0 && BSON_ITER_HOLDS_UTF8(&it)) {
+      std::uint32_t length = 0;
+      const char* value = bson_iter_utf8(&it, &length);
+      out.saslSupportedMechs = {value, length};
+    } else if (std::strcmp(key, "speculativeAuthenticate") == 0 && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+      std::uint32_t length = 0;
+      const std::uint8_t* data = nullptr;
+      bson_iter_document(&it, &length, &data);
+      out.speculativeAuthenticate = {data, length};
+    }
+  }
+  return true;
+}
+
 void appendHelloReply(std::vector<std::uint8_t>& out, const ClientHello& hello,
-                      const UpstreamLimits& limits, std::int64_t connectionId) {
+                      const UpstreamLimits& limits, std::int64_t connectionId,
+                      const HelloAuthFields* auth) {
   bson_t reply;
   bson_init(&reply);
   if (hello.helloOk) BSON_APPEND_BOOL(&reply, "helloOk", true);
@@ -61,6 +81,23 @@ void appendHelloReply(std::vector<std::uint8_t>& out, const ClientHello& hello,
   BSON_APPEND_INT32(&reply, "maxWireVersion", limits.maxWireVersion);
   BSON_APPEND_INT32(&reply, "minWireVersion", limits.minWireVersion);
   BSON_APPEND_BOOL(&reply, "readOnly", false);
+  if (auth != nullptr && auth->hasMechanisms) {
+    bson_t mechanisms;
+    BSON_APPEND_ARRAY_BEGIN(&reply, "saslSupportedMechs", &mechanisms);
+    char indexKey[16];
+    for (std::size_t i = 0; i < auth->mechanisms.size(); ++i) {
+      const char* key = nullptr;
+      bson_uint32_to_string(static_cast<std::uint32_t>(i), &key, indexKey, sizeof indexKey);
+      bson_append_utf8(&mechanisms, key, -1, auth->mechanisms[i].data(), static_cast<int>(auth->mechanisms[i].size()));
+    }
+    bson_append_array_end(&reply, &mechanisms);
+  }
+  if (auth != nullptr && !auth->speculativeAuthenticate.empty()) {
+    bson_t speculative;
+    if (bson_init_static(&speculative, auth->speculativeAuthenticate.data(), auth->speculativeAuthenticate.size())) {
+      BSON_APPEND_DOCUMENT(&reply, "speculativeAuthenticate", &speculative);
+    }
+  }
   BSON_APPEND_DOUBLE(&reply, "ok", 1.0);
   appendBson(out, &reply);
   bson_destroy(&reply);
@@ -74,7 +111,23 @@ void appendOkReply(std::vector<std::uint8_t>& out) {
   bson_destroy(&reply);
 }
 
-void appendUpstreamHello(std::vector<std::uint8_t>& out, std::string_view appName) {
+bool helloOffersMechanism(wire::Bytes body, std::string_view mechanism) {
+  bson_iter_t it, child;
+  if (!iterInit(it, body) || !bson_iter_find(&it, "saslSupportedMechs") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+      !bson_iter_recurse(&it, &child)) {
+    return false;
+  }
+  while (bson_iter_next(&child)) {
+    if (!BSON_ITER_HOLDS_UTF8(&child)) continue;
+    std::uint32_t length = 0;
+    const char* name = bson_iter_utf8(&child, &length);
+    if (std::string_view(name, length) == mechanism) return true;
+  }
+  return false;
+}
+
+void appendUpstreamHello(std::vector<std::uint8_t>& out, std::string_view appName,
+                         std::string_view saslSupportedMechs) {
   static const std::string osName = [] {
     utsname u{};
     return uname(&u) == 0 ? std::string(u.sysname) : std::string("unknown");
@@ -97,6 +150,10 @@ void appendUpstreamHello(std::vector<std::uint8_t>& out, std::string_view appNam
   BSON_APPEND_UTF8(&os, "type", osName.c_str());
   bson_append_document_end(&client, &os);
   bson_append_document_end(&hello, &client);
+  if (!saslSupportedMechs.empty()) {
+    bson_append_utf8(&hello, "saslSupportedMechs", -1, saslSupportedMechs.data(),
+                     static_cast<int>(saslSupportedMechs.size()));
+  }
   appendBson(out, &hello);
   bson_destroy(&hello);
 }

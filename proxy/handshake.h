@@ -52,19 +52,42 @@ struct ClientHello {
   bool helloOk = false;          // the client sent helloOk: true
 };
 
+// What a client's hello asks of authentication (SPEC §6): "db.user" whose mechanisms
+// the client wants to know, and the first SASL step sent ahead ({saslStart: 1,
+// mechanism, payload, db}); empty when absent. Both borrow from the hello body.
+struct ClientHelloAuth {
+  std::string_view saslSupportedMechs;
+  wire::Bytes speculativeAuthenticate;
+};
+bool readClientHelloAuth(wire::Bytes body, ClientHelloAuth& out);
+
+// What the authentication layer adds to a hello reply.
+struct HelloAuthFields {
+  bool hasMechanisms = false;                        // answer saslSupportedMechs
+  std::vector<std::string_view> mechanisms;          // e.g. SCRAM-SHA-256
+  std::vector<std::uint8_t> speculativeAuthenticate; // BSON reply document; empty: none
+};
+
 // Reads the facts of a client's hello body (BSON). Returns false on malformed BSON.
 bool readClientHello(wire::Bytes body, ClientHello& out);
 
 // Appends to `out` the BSON body of mongogate's hello reply.
 void appendHelloReply(std::vector<std::uint8_t>& out, const ClientHello& hello,
-                      const UpstreamLimits& limits, std::int64_t connectionId);
+                      const UpstreamLimits& limits, std::int64_t connectionId,
+                      const HelloAuthFields* auth = nullptr);
 
 // Appends to `out` the BSON body {ok: 1.0}.
 void appendOkReply(std::vector<std::uint8_t>& out);
 
 // Appends to `out` the BSON body of the hello mongogate sends on a new upstream
 // connection: {hello: 1, $db: "admin", client: {driver: mongogate, os, application?}}.
-void appendUpstreamHello(std::vector<std::uint8_t>& out, std::string_view appName);
+// With `saslSupportedMechs` ("<authSource>.<user>") the upstream is asked which SCRAM
+// mechanisms that user has, as drivers do before authenticating.
+void appendUpstreamHello(std::vector<std::uint8_t>& out, std::string_view appName,
+                         std::string_view saslSupportedMechs = {});
+
+// True when an upstream's hello reply lists `mechanism` in saslSupportedMechs.
+bool helloOffersMechanism(wire::Bytes body, std::string_view mechanism);
 
 // Reads an upstream's hello reply body. Returns false (and leaves `out` alone) unless
 // the reply has ok: 1 and a maxWireVersion.

@@ -16,7 +16,7 @@ enum class SessionStatus {
   kFrameTooLarge,          // messageLength over the maximum
   kLegacyOpcode,           // OP_INSERT, OP_UPDATE, ...: removed in MongoDB 6.0
   kUnsupportedOpQuery,     // OP_QUERY for anything but the handshake
-  kAuthNotEnabled,         // the client tried to authenticate; client auth is off
+  kAuthFailed,             // authentication refused (client auth off, or a failed conversation)
   kRefused,                // the router refused the command (code and message from it)
   kPoolTimeout,            // no upstream connection within the wait-queue timeout
   kUpstreamUnavailable,    // no upstream connection could be opened
@@ -45,7 +45,7 @@ constexpr StatusOutcome outcomeOf(SessionStatus status) {
       return {true, true, 238, "NotImplemented", false};
     case SessionStatus::kUnsupportedOpQuery:
       return {true, false, 352, "UnsupportedOpQueryCommand", false};
-    case SessionStatus::kAuthNotEnabled:
+    case SessionStatus::kAuthFailed:
       return {true, false, 18, "AuthenticationFailed", false};
     case SessionStatus::kRefused:  // code and codeName come from the router's Refusal
       return {true, false, 0, {}, false};

@@ -56,6 +56,9 @@ struct UpstreamConnectOptions {
   BufferPool* buffers = nullptr;
   std::int32_t maxMessageSize = 48'000'000;
   std::chrono::milliseconds timeout{5000};           // TCP + TLS + hello + auth
+  // false: stop after hello even when the URI has credentials (relay authentication
+  // runs a client's own conversation on such a connection).
+  bool authenticate = true;
 };
 
 // Opens, secures, greets and authenticates one connection to `server`. On success

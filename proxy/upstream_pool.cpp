@@ -260,4 +260,11 @@ awaitable<AcquireResult> UpstreamPool::connect() {
   co_return result;
 }
 
+awaitable<AcquireResult> UpstreamPool::openDedicated() {
+  UpstreamConnectOptions unauthenticated = connect_;
+  unauthenticated.authenticate = false;
+  UpstreamLimits learned = limits_.get();
+  co_return co_await openUpstreamConnection(ioc_, unauthenticated, server_, learned);
+}
+
 }  // namespace mongogate::proxy

@@ -69,6 +69,11 @@ class UpstreamPool {
   void discard(std::unique_ptr<UpstreamConnection> connection);
   // Closes idle connections and makes later releases close theirs.
   void shutdown();
+  // A connection outside the pool (not counted, never released into it): connected and
+  // handshaken with the pool's settings but never authenticated as mongogate. Relay
+  // authentication runs a client's SASL conversation on it, then closes it, since it is
+  // then authenticated as that client's user.
+  awaitable<AcquireResult> openDedicated();
 
   PoolStats stats() const { return {total_, idle_.size(), waiters_.size(), connecting_}; }
   const config::HostPort& server() const { return server_; }

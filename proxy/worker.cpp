@@ -32,6 +32,7 @@ SharedState::SharedState(const config::ProxyConfig& c)
     names_.emplace_back(upstream.name, index);
   }
   assignment.policy = c.registry.assignment;
+  users_ = std::make_shared<const auth::UserStore>(c.auth.users);
   std::vector<std::string> upstreamNames;
   for (const config::UpstreamConfig& upstream : c.upstreams) upstreamNames.push_back(upstream.name);
   std::vector<std::string> poolNames;
@@ -179,6 +180,12 @@ awaitable<Acquired> Worker::acquire(std::size_t deployment, const ServerRequest&
                      (request.selection.write ? "no primary" : "none matches the read preference") + ") within " +
                      std::to_string(settings.serverSelectionTimeoutMs) + " ms";
   co_return out;
+}
+
+UpstreamPool& Worker::primaryPool(std::size_t deployment) {
+  const std::shared_ptr<const TopologySnapshot>& snapshot = topologyReaders_[deployment].snapshot();
+  const ServerDescription* primary = snapshot->type == TopologyType::kSingle ? nullptr : snapshot->primary();
+  return serverPool(deployment, primary ? primary->id : 0);
 }
 
 PoolStats Worker::poolStats(std::size_t deployment, std::size_t server) const {

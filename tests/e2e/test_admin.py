@@ -70,10 +70,11 @@ class AdminPortTest(E2ETestCase):
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        cls.upstream = cls.start_upstream("main")
+        # mongogate authenticates with the URI's credentials: the mock checks them.
+        cls.upstream = cls.start_upstream("main", extra_args=["--user", f"app:{PASSWORD}"])
         registry_file = cls.workdir / "stores.yaml"
         registry_file.write_text(json.dumps({"stores": STORES}))  # JSON is YAML
-        cls.main_uri = f"mongodb://app:{PASSWORD}@127.0.0.1:{cls.upstream.port}/{MAIN_DB}"
+        cls.main_uri = f"mongodb://app:{PASSWORD}@127.0.0.1:{cls.upstream.port}/{MAIN_DB}?authSource=admin"
         cls.config = {
             "upstreams": {"main": {"uri": cls.main_uri}},
             "registry": {"source": "file", "file": str(registry_file)},
@@ -217,7 +218,7 @@ class AdminPortTest(E2ETestCase):
             self.assertNotIn(TOKEN.encode(), body, path)
         config = self.get_json("/v1/config")
         self.assertEqual(config["upstreams"]["main"]["uri"],
-                         f"mongodb://app:****@127.0.0.1:{self.upstream.port}/{MAIN_DB}")
+                         f"mongodb://app:****@127.0.0.1:{self.upstream.port}/{MAIN_DB}?authSource=admin")
         self.assertEqual(config["admin"]["token"], "****")
         self.assertEqual(config["registry"]["source"], "file")
         upstreams = {u["name"]: u for u in self.get_json("/v1/upstreams")["upstreams"]}

@@ -195,6 +195,13 @@ TEST(AdminHandlersTest, UpstreamsShowPoolsAndRedactedUris) {
 TEST(AdminHandlersTest, ConfigHasNoSecrets) {
   FakeState state;
   state.proxyConfig.admin.token = kToken;
+  auth::UserRecord user;
+  user.user = "clerk";
+  user.scope.allStores = false;
+  user.scope.storePrefixes = {"ab"};
+  user.scope.mainDatabase = auth::Access::kRead;
+  user.scramSha256 = auth::StoredCredentials{"salt-bytes", 15000, "STORED-KEY-BYTES", "SERVER-KEY-BYTES"};
+  state.proxyConfig.auth = {config::AuthConfig::Mode::kUsers, {user}};
   const Response r = get(state, "/v1/config");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body.find(kPassword), std::string::npos) << r.body;
@@ -209,6 +216,17 @@ TEST(AdminHandlersTest, ConfigHasNoSecrets) {
             "mongodb://app:****@db1:27017,db2:27018/main_db?tlsCertificateKeyFilePassword=****&appName=pos");
   EXPECT_TRUE(body.at("upstreams").at("masteradmin").at("same_as_main").as_bool());
   EXPECT_EQ(body.at("registry").at("source").as_string(), "upstream");
+  // Users without keys (not even base64 of them).
+  EXPECT_EQ(body.at("auth").at("mode").as_string(), "users");
+  const json::object& clerk = body.at("auth").at("users").at(0).as_object();
+  EXPECT_EQ(clerk.at("user").as_string(), "clerk");
+  EXPECT_EQ(clerk.at("db").as_string(), "admin");
+  EXPECT_EQ(clerk.at("stores").at(0).as_string(), "ab");
+  EXPECT_EQ(clerk.at("main_database").as_string(), "read");
+  EXPECT_EQ(clerk.at("mechanisms").at(0).as_string(), "SCRAM-SHA-256");
+  for (const char* secret : {"STORED-KEY", "SERVER-KEY", "salt-bytes", "U1RPUkVE", "c2FsdC1ieXRlcw"}) {
+    EXPECT_EQ(r.body.find(secret), std::string::npos) << secret;
+  }
 }
 
 TEST(AdminHandlersTest, ConfigShowsAnUnsetTokenAsNull) {

@@ -20,6 +20,7 @@ class FakeUpstream {
   }
   std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
   int accepted = 0;
+  std::chrono::milliseconds replyDelay{0};  // before each reply: a slow handshake
   // Closes every connection accepted so far (the server "restarts").
   void closeAll() {
     for (auto& s : sockets_) {
@@ -44,6 +45,10 @@ class FakeUpstream {
     FrameReader reader(buffers, wire::kDefaultMaxMessageSize);
     for (;;) {
       if (co_await reader.next(*socket) != ReadStatus::kOk) co_return;
+      if (replyDelay.count() > 0) {
+        asio::steady_timer pause(ioc_, replyDelay);
+        co_await pause.async_wait(nothrow);
+      }
       bson_t reply = BSON_INITIALIZER;
       BSON_APPEND_BOOL(&reply, "isWritablePrimary", true);
       BSON_APPEND_INT32(&reply, "maxWireVersion", 13);
@@ -63,18 +68,22 @@ class FakeUpstream {
 
 class UpstreamPoolTest : public testing::Test {
  protected:
-  void makePool(std::size_t maxSize, std::uint16_t port) {
+  void makePool(std::size_t maxSize, std::uint16_t port, std::size_t minSize = 0) {
     upstream_.name = "main";
     upstream_.hosts = {{"127.0.0.1", port}};
     settings_.waitQueueTimeoutMs = 100;
-    settings_.connectTimeoutMs = 2000;
+    if (settings_.connectTimeoutMs == config::PoolConfig{}.connectTimeoutMs) settings_.connectTimeoutMs = 2000;
     UpstreamConnectOptions connect;
     connect.upstream = &upstream_;
     connect.buffers = &buffers_;
     connect.maxMessageSize = wire::kDefaultMaxMessageSize;
     connect.timeout = std::chrono::milliseconds(settings_.connectTimeoutMs);
-    pool_ = std::make_unique<UpstreamPool>(ioc_, connect, upstream_.hosts.front(), settings_, maxSize, limits_, 0,
-                                           breaker_ ? &*breaker_ : nullptr);
+    pool_ = std::make_unique<UpstreamPool>(ioc_, connect, upstream_.hosts.front(), settings_, maxSize, limits_,
+                                           minSize, breaker_ ? &*breaker_ : nullptr);
+  }
+  awaitable<void> sleep(int ms) {
+    asio::steady_timer t(ioc_, std::chrono::milliseconds(ms));
+    co_await t.async_wait(nothrow);
   }
   // Runs `body` as a coroutine to completion (bounded in time).
   template <class F>
@@ -256,6 +265,147 @@ TEST_F(UpstreamPoolTest, StaleIdleConnectionIsReplaced) {
     EXPECT_EQ(server.accepted, 2);
     pool_->release(std::move(again.connection));
   });
+}
+
+
+TEST_F(UpstreamPoolTest, MinSizeIsOpenedInTheBackground) {
+  FakeUpstream server(ioc_);
+  settings_.maintenanceIntervalMs = 10;
+  makePool(4, server.port(), 2);
+  pool_->start();
+  run([&]() -> awaitable<void> {
+    co_await sleep(300);
+    EXPECT_EQ(server.accepted, 2);
+    EXPECT_EQ(pool_->stats().total, 2u);
+    EXPECT_EQ(pool_->stats().idle, 2u);
+    // A request takes a ready connection: no new connect.
+    AcquireResult r = co_await pool_->acquire();
+    EXPECT_EQ(r.status, AcquireStatus::kOk);
+    EXPECT_EQ(server.accepted, 2);
+    pool_->release(std::move(r.connection));
+    pool_->shutdown();
+  });
+}
+
+TEST_F(UpstreamPoolTest, IdleConnectionsOlderThanMaxIdleTimeAreClosed) {
+  FakeUpstream server(ioc_);
+  settings_.maintenanceIntervalMs = 10;
+  settings_.maxIdleTimeMs = 50;
+  makePool(2, server.port());
+  pool_->start();
+  run([&]() -> awaitable<void> {
+    AcquireResult r = co_await pool_->acquire();
+    pool_->release(std::move(r.connection));
+    EXPECT_EQ(pool_->stats().idle, 1u);
+    co_await sleep(200);
+    EXPECT_EQ(pool_->stats().total, 0u);
+    EXPECT_EQ(pool_->stats().idle, 0u);
+    pool_->shutdown();
+  });
+}
+
+TEST_F(UpstreamPoolTest, ConnectionsOlderThanMaxLifetimeAreReplaced) {
+  FakeUpstream server(ioc_);
+  settings_.maxLifetimeMs = 50;
+  makePool(1, server.port());
+  run([&]() -> awaitable<void> {
+    AcquireResult r = co_await pool_->acquire();
+    pool_->release(std::move(r.connection));
+    AcquireResult young = co_await pool_->acquire();  // still young: reused
+    EXPECT_EQ(server.accepted, 1);
+    co_await sleep(80);
+    pool_->release(std::move(young.connection));  // too old: closed on return
+    EXPECT_EQ(pool_->stats().total, 0u);
+    AcquireResult fresh = co_await pool_->acquire();
+    EXPECT_EQ(fresh.status, AcquireStatus::kOk);
+    EXPECT_EQ(server.accepted, 2);
+    pool_->release(std::move(fresh.connection));
+  });
+}
+
+TEST_F(UpstreamPoolTest, AtMostMaxConnectingConnectsAtOnceTheRestQueue) {
+  FakeUpstream server(ioc_);
+  server.replyDelay = std::chrono::milliseconds(100);
+  settings_.maxConnecting = 1;
+  makePool(4, server.port());
+  settings_.waitQueueTimeoutMs = 5000;
+  int ok = 0;
+  std::size_t peakConnecting = 0;
+  run([&]() -> awaitable<void> {
+    for (int i = 0; i < 3; ++i) {
+      asio::co_spawn(ioc_, [&]() -> awaitable<void> {
+        AcquireResult r = co_await pool_->acquire();
+        EXPECT_EQ(r.status, AcquireStatus::kOk) << r.error;
+        if (r.status != AcquireStatus::kOk) co_return;
+        ++ok;
+        co_await sleep(400);  // hold it: each request needs its own connection
+        pool_->release(std::move(r.connection));
+      }, asio::detached);
+    }
+    for (int i = 0; i < 40; ++i) {
+      co_await sleep(10);
+      peakConnecting = std::max(peakConnecting, pool_->stats().connecting);
+      if (i == 5) {
+        EXPECT_EQ(pool_->stats().waiting, 2u) << "the others wait for the connect permit";
+      }
+    }
+    co_await sleep(300);
+  });
+  EXPECT_EQ(ok, 3);
+  EXPECT_EQ(peakConnecting, 1u);
+  EXPECT_EQ(server.accepted, 3);
+}
+
+TEST_F(UpstreamPoolTest, AfterAFailedConnectRequestsGetTheReasonAtOnceDuringTheBackoff) {
+  std::uint16_t closedPort;
+  {
+    tcp::acceptor probe(ioc_, {asio::ip::make_address("127.0.0.1"), 0});
+    closedPort = probe.local_endpoint().port();
+  }
+  settings_.backoffInitialMs = 2000;
+  settings_.backoffMaxMs = 2000;
+  makePool(1, closedPort);
+  run([&]() -> awaitable<void> {
+    AcquireResult first = co_await pool_->acquire();
+    EXPECT_EQ(first.status, AcquireStatus::kConnectFailed);
+    EXPECT_EQ(first.failure, ConnectFailure::kConnect);
+    const auto start = std::chrono::steady_clock::now();
+    AcquireResult second = co_await pool_->acquire();  // wait queue 100 ms < backoff >= 1 s
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(50));
+    EXPECT_EQ(second.status, AcquireStatus::kConnectFailed);
+    EXPECT_EQ(second.error, first.error);
+    EXPECT_EQ(pool_->lastError(), first.error);
+  });
+}
+
+TEST_F(UpstreamPoolTest, ARequestOutlastingTheBackoffTriesAgain) {
+  FakeUpstream server(ioc_);
+  settings_.backoffInitialMs = 40;
+  settings_.backoffMaxMs = 40;
+  settings_.connectTimeoutMs = 50;
+  server.replyDelay = std::chrono::milliseconds(200);  // the first handshake times out
+  makePool(1, server.port());
+  settings_.waitQueueTimeoutMs = 1000;
+  run([&]() -> awaitable<void> {
+    AcquireResult first = co_await pool_->acquire();
+    EXPECT_EQ(first.status, AcquireStatus::kConnectFailed);
+    EXPECT_EQ(first.failure, ConnectFailure::kTimeout);
+    server.replyDelay = std::chrono::milliseconds(0);
+    AcquireResult second = co_await pool_->acquire();  // waits out the backoff, then connects
+    EXPECT_EQ(second.status, AcquireStatus::kOk) << second.error;
+    EXPECT_EQ(server.accepted, 2);
+    if (second.connection) pool_->release(std::move(second.connection));
+  });
+}
+
+TEST(ReconnectBackoffTest, DoublesUpToTheMaximumWithJitter) {
+  using std::chrono::milliseconds;
+  EXPECT_EQ(reconnectBackoff(1, 100, 5000, 1.0), milliseconds(100));
+  EXPECT_EQ(reconnectBackoff(1, 100, 5000, 0.0), milliseconds(50));
+  EXPECT_EQ(reconnectBackoff(3, 100, 5000, 1.0), milliseconds(400));
+  EXPECT_EQ(reconnectBackoff(20, 100, 5000, 1.0), milliseconds(5000));
+  EXPECT_EQ(reconnectBackoff(20, 100, 5000, 0.5), milliseconds(3750));
+  EXPECT_EQ(reconnectBackoff(0, 100, 5000, 1.0), milliseconds(0));
 }
 
 }  // namespace
