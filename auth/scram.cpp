@@ -10,7 +10,10 @@
 #include <openssl/rand.h>
 
 #include <array>
+#include <atomic>
 #include <charconv>
+#include <map>
+#include <mutex>
 #include <vector>
 
 namespace mongogate::auth {
@@ -167,6 +170,35 @@ ClientFirst parseClientFirst(std::string_view message) {
   return out;
 }
 
+// The client side derives SaltedPassword (PBKDF2, thousands of HMACs) once per
+// (mechanism, password, salt, iterations): pooled upstream connections all authenticate
+// as the same user against the same salt. Keyed by a hash, so no password is a map key;
+// bounded, cleared when full.
+std::atomic<std::uint64_t> derivations{0};
+
+std::string cachedSaltedPassword(Mechanism mechanism, std::string_view prepared, std::string_view salt,
+                                 int iterations) {
+  static std::mutex mutex;
+  static std::map<std::string, std::string> cache;
+  constexpr std::size_t kMaxEntries = 64;
+  std::string material;
+  material.append(mechanismName(mechanism)).push_back('\0');
+  material.append(std::to_string(iterations)).push_back('\0');
+  material.append(std::to_string(salt.size())).push_back('\0');
+  material.append(salt).append(prepared);
+  const std::string key = digest(EVP_sha256(), material);
+  {
+    std::lock_guard lock(mutex);
+    if (auto it = cache.find(key); it != cache.end()) return it->second;
+  }
+  derivations.fetch_add(1, std::memory_order_relaxed);
+  std::string salted = saltedPassword(mechanism, prepared, salt, iterations);
+  std::lock_guard lock(mutex);
+  if (cache.size() >= kMaxEntries) cache.clear();
+  cache.emplace(key, salted);
+  return salted;
+}
+
 // A secret per process: made-up salts for unknown users stay the same across attempts
 // (an attacker cannot tell a known user from an unknown one by the salt changing).
 const std::string& processSecret() {
@@ -240,6 +272,8 @@ std::string randomSalt(Mechanism mechanism) {
 }
 
 std::string randomNonce() { return base64Encode(randomBytes(24)); }
+
+std::uint64_t clientKeyDerivations() { return derivations.load(std::memory_order_relaxed); }
 
 std::string base64Encode(std::string_view bytes) {
   static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -408,7 +442,7 @@ StepResult ScramClient::final(std::string_view serverFirst) {
     return {StepStatus::kFailed, {}, "the server's iteration count " + std::to_string(iterations) +
                                          " is below the minimum of " + std::to_string(kMinIterations)};
   }
-  const std::string salted = saltedPassword(mechanism_, prepared_, *salt, iterations);
+  const std::string salted = cachedSaltedPassword(mechanism_, prepared_, *salt, iterations);
   const std::string clientKey = hmac(mechanism_, salted, "Client Key");
   const std::string storedKey = digest(digestOf(mechanism_), clientKey);
   const std::string withoutProof = "c=biws,r=" + std::string(nonce);

@@ -55,6 +55,9 @@ StoredCredentials deriveCredentials(Mechanism mechanism, std::string_view prepar
 std::string randomSalt(Mechanism mechanism);
 // A fresh random nonce (printable, no ',').
 std::string randomNonce();
+// How many times ScramClient ran PBKDF2 (it caches the result per password, salt and
+// iteration count, since every pooled connection authenticates the same way). For tests.
+std::uint64_t clientKeyDerivations();
 
 std::string base64Encode(std::string_view bytes);
 std::optional<std::string> base64Decode(std::string_view text);  // strict: padding required

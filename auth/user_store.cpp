@@ -25,8 +25,8 @@ bool UserScope::allowsStore(std::string_view prefix) const {
   return allStores || std::find(storePrefixes.begin(), storePrefixes.end(), prefix) != storePrefixes.end();
 }
 
-const UserRecord* UserStore::find(std::string_view database, std::string_view user) const {
-  for (const UserRecord& record : users_) {
+const UserRecord* findUser(const std::vector<UserRecord>& users, std::string_view database, std::string_view user) {
+  for (const UserRecord& record : users) {
     if (record.user == user && record.database == database) return &record;
   }
   return nullptr;

@@ -1,12 +1,11 @@
 // auth/user_store.h — the users mongogate authenticates, and what each may touch.
 //
-// Promise: an immutable set of users, looked up by (authentication database, name).
-// The proxy holds it as std::shared_ptr<const UserStore> so a reload can swap it while
-// sessions keep the snapshot they authenticated against. Only stored keys are held
-// (SCRAM salt, iteration count, StoredKey, ServerKey), never a password.
+// Promise: users looked up by (authentication database, name). They live in the
+// configuration (config::AuthConfig), which a reload replaces as a whole; a session keeps
+// the configuration snapshot it authenticated against. Only stored keys are held (SCRAM
+// salt, iteration count, StoredKey, ServerKey), never a password.
 #pragma once
 
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,17 +43,7 @@ struct UserRecord {
   }
 };
 
-class UserStore {
- public:
-  UserStore() = default;
-  explicit UserStore(std::vector<UserRecord> users) : users_(std::move(users)) {}
-
-  const UserRecord* find(std::string_view database, std::string_view user) const;
-  bool empty() const { return users_.empty(); }
-  std::size_t size() const { return users_.size(); }
-
- private:
-  std::vector<UserRecord> users_;
-};
+// nullptr when no such user is configured.
+const UserRecord* findUser(const std::vector<UserRecord>& users, std::string_view database, std::string_view user);
 
 }  // namespace mongogate::auth

@@ -1,4 +1,4 @@
-// bench/loadgen.cpp — a closed-loop MongoDB wire-protocol load generator (OP_MSG).
+// bench/loadgen.cpp — a closed- or open-loop MongoDB wire-protocol load generator (OP_MSG).
 //
 // Promise: opens C client connections to HOST:PORT, sends each one `hello` once, then runs a
 // closed loop per connection (one request in flight, the next sent when the whole reply has
@@ -9,12 +9,23 @@
 // for a warm-up and then a measured duration, and prints throughput and latency
 // percentiles. Requests are pre-built frames whose requestId is patched in place; every
 // reply's responseTo and `ok` are checked (anything else counts as an error). Latencies go
-// into a fixed log-linear histogram (HDR-like, 128 linear sub-buckets per power of two,
-// under 1% error), one per thread, merged at the end: nothing is allocated per operation.
+// into a fixed log-linear histogram (bench/latency_histogram.h), one per thread, merged at the
+// end: nothing is allocated per operation.
+//
+// --rate R makes it open loop: R requests per second in total on a fixed schedule, each
+// connection sending every C/R seconds, the connections' schedules evenly staggered. Still one
+// request in flight per connection: a send whose slot passed while the previous reply was
+// outstanding goes out at once, and every latency is measured from the *scheduled* send time,
+// so a stall shows up in the percentiles instead of silently lowering the offered load
+// (coordinated omission). The window counts requests by their scheduled time (so `ops_per_s`
+// is the offered rate); `completed_per_s` counts replies by arrival, falling below the rate
+// when the target cannot keep up; `send_lag` reports how late sends left compared to their
+// schedule (client or target falling behind).
 //
 // --idle-connections N --hold-s S opens N connections, says hello on each, writes
-// "ready N" to --ready-file once all are open, holds them S seconds, and exits: for
-// measuring the proxy's memory per idle client connection.
+// "ready N" to --ready-file once all are open, holds them S seconds (or until
+// --release-file exists), and exits: for measuring the proxy's memory per idle client
+// connection and how many upstream connections it keeps for them.
 //
 // Every phase is bounded: connects and handshakes by --connect-timeout-s, the measured loop by
 // its end time plus a grace period after which sockets are closed.
@@ -22,14 +33,15 @@
 // Reference: MongoDB specifications message/OP_MSG.md.
 #include <bson/bson.h>
 
+#include <sys/prctl.h>
+
 #include <boost/asio.hpp>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <bit>
 #include <chrono>
-#include <cmath>
+#include <filesystem>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -43,6 +55,8 @@
 #include <thread>
 #include <vector>
 
+#include "bench/latency_histogram.h"
+#include "bench/load_options.h"
 #include "wire/builder.h"
 #include "wire/message.h"
 #include "wire/op_msg.h"
@@ -54,36 +68,36 @@ using tcp = asio::ip::tcp;
 using boost::system::error_code;
 using Clock = std::chrono::steady_clock;
 namespace wire = mongogate::wire;
+using mongogate::bench::LatencyHistogram;
+using mongogate::bench::kFind100;
+using mongogate::bench::kFindId;
+using mongogate::bench::kInsert;
+using mongogate::bench::kOpKinds;
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 // ---- options -----------------------------------------------------------------------------------
 
-struct Options {
+struct Options : mongogate::bench::LoadOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
-  int connections = 1;
   int threads = 1;
-  double durationS = 5;
-  double warmupS = 1;
-  double connectTimeoutS = 20;
-  std::array<unsigned, 3> mix{1, 1, 1};  // find_id : insert : find100
-  std::string database = "main_db";
-  std::string collection = "s042_products";
-  bool json = false;
   int idleConnections = 0;
   double holdS = 5;
   std::string readyFile;
+  std::string releaseFile;
+  double rate = 0;  // open loop when > 0: requests per second over all connections
 };
 
 [[noreturn]] void usage(const char* argv0, const std::string& problem) {
   if (!problem.empty()) std::cerr << argv0 << ": " << problem << "\n";
   std::cerr << "usage: " << argv0
-            << " --port P [--uri-host 127.0.0.1] [--connections C] [--threads T]\n"
-               "       [--duration-s D] [--warmup-s W] [--mix find_id:insert:find100 (1:1:1)]\n"
-               "       [--db main_db] [--collection s042_products] [--connect-timeout-s 20] [--json]\n"
+            << " --port P [--uri-host 127.0.0.1] [--threads T]\n       "
+            << mongogate::bench::kLoadOptionsUsage
+            << "\n       [--rate R (open loop: R requests/s in total on a fixed schedule)]\n"
                "   or: "
-            << argv0 << " --port P --idle-connections N [--hold-s S] [--ready-file PATH]\n";
+            << argv0
+            << " --port P --idle-connections N [--hold-s S] [--ready-file PATH] [--release-file PATH]\n";
   std::exit(2);
 }
 
@@ -96,41 +110,27 @@ Options parseOptions(int argc, char** argv) {
       return argv[++i];
     };
     try {
-      if (arg == "--uri-host" || arg == "--host") {
+      if (mongogate::bench::parseLoadOption(arg, value, o)) {
+        // shared with driver_load
+      } else if (arg == "--uri-host" || arg == "--host") {
         o.host = value();
       } else if (arg == "--port") {
         const int p = std::stoi(value());
         if (p < 1 || p > 65535) usage(argv[0], "--port must be 1..65535");
         o.port = static_cast<std::uint16_t>(p);
-      } else if (arg == "--connections") {
-        o.connections = std::stoi(value());
       } else if (arg == "--threads") {
         o.threads = std::stoi(value());
-      } else if (arg == "--duration-s") {
-        o.durationS = std::stod(value());
-      } else if (arg == "--warmup-s") {
-        o.warmupS = std::stod(value());
-      } else if (arg == "--connect-timeout-s") {
-        o.connectTimeoutS = std::stod(value());
-      } else if (arg == "--mix") {
-        const std::string m = value();
-        unsigned a = 0, b = 0, c = 0;
-        if (std::sscanf(m.c_str(), "%u:%u:%u", &a, &b, &c) != 3 || a + b + c == 0) {
-          usage(argv[0], "--mix wants three weights such as 1:1:1");
-        }
-        o.mix = {a, b, c};
-      } else if (arg == "--db") {
-        o.database = value();
-      } else if (arg == "--collection") {
-        o.collection = value();
-      } else if (arg == "--json") {
-        o.json = true;
       } else if (arg == "--idle-connections") {
         o.idleConnections = std::stoi(value());
       } else if (arg == "--hold-s") {
         o.holdS = std::stod(value());
       } else if (arg == "--ready-file") {
         o.readyFile = value();
+      } else if (arg == "--release-file") {
+        o.releaseFile = value();
+      } else if (arg == "--rate") {
+        o.rate = std::stod(value());
+        if (!(o.rate > 0)) usage(argv[0], "--rate must be positive");
       } else if (arg == "--help" || arg == "-h") {
         usage(argv[0], "");
       } else {
@@ -141,72 +141,19 @@ Options parseOptions(int argc, char** argv) {
     }
   }
   if (o.port == 0) usage(argv[0], "--port is required");
-  if (o.connections < 1 || o.threads < 1 || o.idleConnections < 0) {
-    usage(argv[0], "--connections, --threads must be >= 1");
+  if (const std::string problem = mongogate::bench::checkLoadOptions(o); !problem.empty()) {
+    usage(argv[0], problem);
   }
-  if (o.durationS <= 0 || o.warmupS < 0 || o.holdS < 0 || o.connectTimeoutS <= 0) {
-    usage(argv[0], "durations must be positive");
+  if (o.threads < 1 || o.idleConnections < 0) usage(argv[0], "--threads must be >= 1");
+  if (o.holdS < 0) usage(argv[0], "durations must be positive");
+  if (o.rate > 0 && static_cast<double>(o.connections) / o.rate < 1e-6) {
+    usage(argv[0], "--rate is above one request per microsecond per connection");
   }
   return o;
 }
 
-// ---- latency histogram -------------------------------------------------------------------------
-
-// Log-linear buckets over nanoseconds: values below 2^(kSubBits+1) have one bucket each; above,
-// each power of two is split into 2^kSubBits equal buckets (relative width <= 1/128).
-class LatencyHistogram {
- public:
-  static constexpr unsigned kSubBits = 7;
-  static constexpr unsigned kMaxMsb = 42;  // ~73 minutes; larger values are clamped
-  static constexpr std::size_t kBuckets = (kMaxMsb - kSubBits + 2) << kSubBits;
-
-  void record(std::uint64_t ns) {
-    ++counts_[indexOf(ns)];
-    ++total_;
-  }
-  void merge(const LatencyHistogram& other) {
-    for (std::size_t i = 0; i < kBuckets; ++i) counts_[i] += other.counts_[i];
-    total_ += other.total_;
-  }
-  std::uint64_t total() const { return total_; }
-
-  // The middle of the bucket holding the q-quantile (0 < q <= 1), in nanoseconds.
-  double quantileNs(double q) const {
-    if (total_ == 0) return 0;
-    const auto rank = static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(total_)));
-    std::uint64_t seen = 0;
-    for (std::size_t i = 0; i < kBuckets; ++i) {
-      seen += counts_[i];
-      if (seen >= rank && counts_[i] != 0) {
-        return static_cast<double>(lowerBound(i) + lowerBound(i + 1) - 1) / 2.0;
-      }
-    }
-    return static_cast<double>(lowerBound(kBuckets - 1));
-  }
-
-  static std::size_t indexOf(std::uint64_t v) {
-    if (v < (std::uint64_t{2} << kSubBits)) return static_cast<std::size_t>(v);
-    unsigned msb = 63u - static_cast<unsigned>(std::countl_zero(v));
-    if (msb > kMaxMsb) return kBuckets - 1;
-    const std::uint64_t mantissa = v >> (msb - kSubBits);  // in [2^kSubBits, 2^(kSubBits+1))
-    return static_cast<std::size_t>(((msb - kSubBits + 1) << kSubBits) + mantissa -
-                                    (std::uint64_t{1} << kSubBits));
-  }
-  static std::uint64_t lowerBound(std::size_t index) {
-    const std::uint64_t group = index >> kSubBits;
-    if (group <= 1) return index;
-    const std::uint64_t sub = index & ((std::uint64_t{1} << kSubBits) - 1);
-    return (sub + (std::uint64_t{1} << kSubBits)) << (group - 1);
-  }
-
- private:
-  std::array<std::uint64_t, kBuckets> counts_{};
-  std::uint64_t total_ = 0;
-};
-
 // ---- request frames ----------------------------------------------------------------------------
 
-enum OpKind : std::size_t { kFindId = 0, kInsert = 1, kFind100 = 2, kOpKinds = 3 };
 
 std::vector<std::uint8_t> bsonBytes(const bson_t* doc) {
   const std::uint8_t* data = bson_get_data(doc);
@@ -355,7 +302,8 @@ class Connection {
     established_ = true;
   }
 
-  asio::awaitable<void> run(ThreadState& thread);
+  // Closed loop from now, or open loop with the first send at `firstSend`.
+  asio::awaitable<void> run(ThreadState& thread, Clock::time_point firstSend);
 
   void close() {
     error_code ignored;
@@ -380,14 +328,16 @@ struct ThreadState {
   int active = 0;  // coroutines of the current phase still running
   std::vector<std::unique_ptr<Connection>> connections;
   LatencyHistogram histogram;
+  LatencyHistogram sendLag;        // open loop: actual send - scheduled send
+  std::uint64_t completedInWindow = 0;  // ok replies that arrived in the window, whenever scheduled
   std::array<std::uint64_t, kOpKinds> opsByKind{};
   std::uint64_t errors = 0;        // error replies and broken connections, in the window
   std::uint64_t brokenConnections = 0;
   std::uint64_t exchanges = 0;     // every completed exchange, warm-up included (CPU per request)
   Clock::time_point measureFrom{};
   Clock::time_point measureUntil{};
+  Clock::duration interval{};      // open loop: one connection's send period; zero = closed loop
   std::array<unsigned, kOpKinds> mix{};
-  unsigned mixTotal = 0;
 
   void armWatchdog(Clock::time_point deadline) {
     watchdog.expires_at(deadline);
@@ -401,17 +351,30 @@ struct ThreadState {
   }
 };
 
-asio::awaitable<void> Connection::run(ThreadState& thread) {
+asio::awaitable<void> Connection::run(ThreadState& thread, Clock::time_point firstSend) {
+  const bool openLoop = thread.interval != Clock::duration::zero();
+  asio::steady_timer timer(socket_.get_executor());
+  Clock::time_point scheduled = firstSend;
   for (;;) {
-    const Clock::time_point start = Clock::now();
-    if (start >= thread.measureUntil) co_return;
-    unsigned pick = static_cast<unsigned>(rng_() % thread.mixTotal);
-    std::size_t kind = 0;
-    while (pick >= thread.mix[kind]) pick -= thread.mix[kind++];
+    if (openLoop) {
+      if (scheduled >= thread.measureUntil) co_return;
+      if (Clock::now() < scheduled) {
+        timer.expires_at(scheduled);
+        co_await timer.async_wait(nothrow);
+      }
+    }
+    const Clock::time_point sent = Clock::now();
+    if (!openLoop) {
+      if (sent >= thread.measureUntil) co_return;
+      scheduled = sent;
+    }
+    const std::size_t kind = mongogate::bench::pickOp(rng_, thread.mix);
     bool ok = false;
     const bool alive = co_await exchange(ops_[kind], &ok);
     const Clock::time_point end = Clock::now();
-    const bool counted = end >= thread.measureFrom && end < thread.measureUntil;
+    // Closed loop: counted by completion; open loop: by the slot it was scheduled in.
+    const Clock::time_point stamp = openLoop ? scheduled : end;
+    const bool counted = stamp >= thread.measureFrom && stamp < thread.measureUntil;
     if (!alive) {
       ++thread.brokenConnections;
       if (counted) ++thread.errors;
@@ -419,14 +382,21 @@ asio::awaitable<void> Connection::run(ThreadState& thread) {
       co_return;
     }
     ++thread.exchanges;
-    if (!counted) continue;
-    if (!ok) {
-      ++thread.errors;
-      continue;
+    if (ok && end >= thread.measureFrom && end < thread.measureUntil) ++thread.completedInWindow;
+    if (counted) {
+      if (ok) {
+        thread.histogram.record(static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(end - scheduled).count()));
+        ++thread.opsByKind[kind];
+        if (openLoop) {
+          thread.sendLag.record(static_cast<std::uint64_t>(
+              std::chrono::duration_cast<std::chrono::nanoseconds>(sent - scheduled).count()));
+        }
+      } else {
+        ++thread.errors;
+      }
     }
-    thread.histogram.record(static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count()));
-    ++thread.opsByKind[kind];
+    scheduled += thread.interval;
   }
 }
 
@@ -439,6 +409,8 @@ void runThreads(std::vector<std::unique_ptr<ThreadState>>& threads) {
   std::vector<std::thread> workers;
   for (auto& t : threads) {
     workers.emplace_back([state = t.get()] {
+      // Wake-ups as close to the schedule as the kernel allows (the default slack is 50 us).
+      prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
       state->io.run();
       state->io.restart();
     });
@@ -478,7 +450,12 @@ int runIdle(const Options& o, const RequestFrames& frames) {
   if (!o.readyFile.empty()) {
     std::ofstream(o.readyFile) << "ready " << open << "\n";
   }
-  std::this_thread::sleep_for(seconds(o.holdS));
+  const Clock::time_point holdUntil = Clock::now() + seconds(o.holdS);
+  while (Clock::now() < holdUntil) {
+    std::error_code ignored;
+    if (!o.releaseFile.empty() && std::filesystem::exists(o.releaseFile, ignored)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   for (auto& c : connections) c->close();
   std::printf("{\"idle_connections_requested\": %d, \"idle_connections_open\": %zu, \"errors\": %d}\n",
               o.idleConnections, open, failures.load());
@@ -498,7 +475,6 @@ int main(int argc, char** argv) {
   for (int t = 0; t < threadCount; ++t) {
     auto state = std::make_unique<ThreadState>();
     state->mix = o.mix;
-    state->mixTotal = o.mix[0] + o.mix[1] + o.mix[2];
     threads.push_back(std::move(state));
   }
   for (int i = 0; i < o.connections; ++i) {
@@ -531,23 +507,32 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  // Phase 2: the closed loops: warm-up, then the measured window. A reply that never
-  // arrives cannot hang the run: 5 s past the window every socket is closed.
+  // Phase 2: the loops: warm-up, then the measured window. A reply that never arrives
+  // cannot hang the run: 5 s past the window every socket is closed. Open loop: connection
+  // i's schedule starts i/C of a period after the start, so sends are spread evenly.
   const Clock::time_point begin = Clock::now();
   const Clock::time_point from = begin + seconds(o.warmupS);
   const Clock::time_point until = from + seconds(o.durationS);
+  const Clock::duration interval =
+      o.rate > 0 ? seconds(static_cast<double>(o.connections) / o.rate) : Clock::duration::zero();
   for (auto& t : threads) {
     ThreadState* state = t.get();
     state->measureFrom = from;
     state->measureUntil = until;
+    state->interval = interval;
     state->active = 0;
     for (auto& c : state->connections) state->active += c->established() ? 1 : 0;
     if (state->active == 0) continue;
     state->armWatchdog(until + std::chrono::seconds(5));
-    for (auto& c : state->connections) {
-      if (!c->established()) continue;
-      asio::co_spawn(state->io, [state, conn = c.get()]() -> asio::awaitable<void> {
-        co_await conn->run(*state);
+    for (std::size_t k = 0; k < state->connections.size(); ++k) {
+      Connection* conn = state->connections[k].get();
+      if (!conn->established()) continue;
+      // Connections are dealt round-robin: this one is number t + k * threads overall.
+      const auto index = static_cast<std::int64_t>(&t - threads.data()) +
+                         static_cast<std::int64_t>(k) * threadCount;
+      const Clock::time_point firstSend = begin + interval * index / o.connections;
+      asio::co_spawn(state->io, [state, conn, firstSend]() -> asio::awaitable<void> {
+        co_await conn->run(*state, firstSend);
         state->finished();
       }, asio::detached);
     }
@@ -558,13 +543,17 @@ int main(int argc, char** argv) {
   }
 
   LatencyHistogram merged;
+  LatencyHistogram lag;
   std::array<std::uint64_t, kOpKinds> byKind{};
   std::uint64_t errors = static_cast<std::uint64_t>(failures.load());
   std::uint64_t broken = 0;
   std::uint64_t exchanges = static_cast<std::uint64_t>(established);  // the hellos
+  std::uint64_t completed = 0;
   for (auto& t : threads) {
     exchanges += t->exchanges;
+    completed += t->completedInWindow;
     merged.merge(t->histogram);
+    lag.merge(t->sendLag);
     for (std::size_t k = 0; k < kOpKinds; ++k) byKind[k] += t->opsByKind[k];
     errors += t->errors;
     broken += t->brokenConnections;
@@ -572,23 +561,35 @@ int main(int argc, char** argv) {
   const double secs = std::chrono::duration<double>(until - from).count();
   const std::uint64_t ops = merged.total();
   const double opsPerS = static_cast<double>(ops) / secs;
+  // Open loop: what the target actually got through; below the rate when it fell behind.
+  const double completedPerS = static_cast<double>(completed) / secs;
   const double p50 = merged.quantileNs(0.50) / 1000.0;
   const double p99 = merged.quantileNs(0.99) / 1000.0;
   const double p999 = merged.quantileNs(0.999) / 1000.0;
+  const double lagP50 = lag.quantileNs(0.50) / 1000.0;
+  const double lagP99 = lag.quantileNs(0.99) / 1000.0;
+  const char* mode = o.rate > 0 ? "open" : "closed";
   using ull = unsigned long long;
   if (o.json) {
     std::printf(
-        "{\"connections\": %d, \"established\": %d, \"threads\": %d, \"ops\": %llu, \"seconds\": %.3f, "
+        "{\"mode\": \"%s\", \"rate\": %.1f, \"completed_per_s\": %.1f, \"send_lag_p50_us\": %.1f, "
+        "\"send_lag_p99_us\": %.1f, "
+        "\"connections\": %d, \"established\": %d, \"threads\": %d, \"ops\": %llu, \"seconds\": %.3f, "
         "\"ops_per_s\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, \"p999_us\": %.1f, \"errors\": %llu, "
         "\"broken_connections\": %llu, \"exchanges_total\": %llu, \"ops_find_id\": %llu, "
         "\"ops_insert\": %llu, \"ops_find100\": %llu}\n",
-        o.connections, established, threadCount, ull{ops}, secs, opsPerS, p50, p99, p999, ull{errors},
-        ull{broken}, ull{exchanges}, ull{byKind[kFindId]}, ull{byKind[kInsert]}, ull{byKind[kFind100]});
+        mode, o.rate, completedPerS, lagP50, lagP99, o.connections, established, threadCount, ull{ops}, secs, opsPerS, p50,
+        p99, p999, ull{errors}, ull{broken}, ull{exchanges}, ull{byKind[kFindId]}, ull{byKind[kInsert]}, ull{byKind[kFind100]});
   } else {
-    std::printf("%d connections (%d established), %d threads: %llu ops in %.2f s = %.0f ops/s; "
+    std::printf("%s loop, %d connections (%d established), %d threads: %llu ops in %.2f s = %.0f ops/s; "
                 "p50 %.1f us, p99 %.1f us, p99.9 %.1f us; %llu errors\n",
-                o.connections, established, threadCount, ull{ops}, secs, opsPerS, p50, p99, p999,
+                mode, o.connections, established, threadCount, ull{ops}, secs, opsPerS, p50, p99, p999,
                 ull{errors});
+    if (o.rate > 0) {
+      std::printf("requested %.0f ops/s, completed %.0f ops/s in the window; send lag behind the "
+                  "schedule p50 %.1f us, p99 %.1f us\n",
+                  o.rate, completedPerS, lagP50, lagP99);
+    }
   }
   return errors == 0 ? 0 : 1;
 }

@@ -2,17 +2,27 @@
 # bench/run_benchmarks.sh — mongogate against a direct connection and an L4 relay, in one go.
 #
 # Builds the benchmark targets, starts the canned upstream, mongogate (routing on, a file
-# registry of 100 stores) and haproxy (mode tcp, Debian's), then runs the closed-loop load
-# generator at each connection count against each of the three, sampling the CPU time of
-# the proxy processes from /proc, measures mongogate's resident memory idle and with many
-# idle client connections, runs the micro-benchmarks, and writes docs/benchmarks.md (and
-# docs/latency.png when gnuplot is installed).
+# registry of 100 stores) and haproxy (mode tcp, Debian's), then
+#   - measures mongogate's resident memory idle and with many idle client connections, and
+#     the upstream connections it holds for them, idle and while a closed-loop load of
+#     MULTIPLEX_LOAD_CONNECTIONS more clients runs alongside;
+#   - runs the closed-loop load generator at each connection count against each target;
+#   - runs it open loop at OPEN_LOOP_CONNECTIONS against each target at one fixed rate (RATE,
+#     or OPEN_LOOP_FRACTION of the lowest closed-loop throughput among the three targets at
+#     that connection count), to judge added latency below saturation;
+#   - runs the libmongoc load (mongogate_driver_load) at DRIVER_CONNECTIONS against each
+#     target as a cross-check of the load generator;
+# sampling the CPU time of the proxy processes from /proc around every load run, runs the
+# micro-benchmarks, and writes docs/benchmarks.md (and docs/latency.png when gnuplot is
+# installed).
 #
 # Everything listens on 127.0.0.1 only; every wait is bounded; every process started here
 # is killed on exit. Settings (environment):
 #   BUILD_DIR=build  DURATION_S=5  WARMUP_S=1  CONNECTIONS="1 16 64 256"  MIX=1:1:1
 #   LOADGEN_THREADS=1  MONGOGATE_THREADS=1  POOL_MAX_SIZE=64  IDLE_CONNECTIONS=10000
-#   IDLE_HOLD_S=3  MICROBENCH_MIN_TIME=0.3  OUT_DIR=docs  SKIP_BUILD=0
+#   MULTIPLEX_LOAD_CONNECTIONS=256  OPEN_LOOP_CONNECTIONS=64  RATE=(computed)
+#   OPEN_LOOP_FRACTION=0.25  DRIVER_CONNECTIONS=16  MICROBENCH_MIN_TIME=0.3  OUT_DIR=docs
+#   SKIP_BUILD=0
 # Needs haproxy (and gnuplot-nox for the plot): installed with apt-get when run as root,
 # else the exact command is printed.
 set -euo pipefail
@@ -20,7 +30,8 @@ set -euo pipefail
 # The exact command, with the settings that came from the environment.
 COMMAND_LINE="bench/run_benchmarks.sh"
 for v in BUILD_DIR DURATION_S WARMUP_S CONNECTIONS MIX LOADGEN_THREADS MONGOGATE_THREADS POOL_MAX_SIZE \
-         IDLE_CONNECTIONS IDLE_HOLD_S MICROBENCH_MIN_TIME OUT_DIR SKIP_BUILD; do
+         IDLE_CONNECTIONS MULTIPLEX_LOAD_CONNECTIONS OPEN_LOOP_CONNECTIONS RATE OPEN_LOOP_FRACTION \
+         DRIVER_CONNECTIONS MICROBENCH_MIN_TIME OUT_DIR SKIP_BUILD; do
   if [[ -n "${!v+x}" ]]; then COMMAND_LINE="$v=\"${!v}\" $COMMAND_LINE"; fi
 done
 
@@ -35,7 +46,11 @@ LOADGEN_THREADS="${LOADGEN_THREADS:-1}"
 MONGOGATE_THREADS="${MONGOGATE_THREADS:-1}"
 POOL_MAX_SIZE="${POOL_MAX_SIZE:-64}"
 IDLE_CONNECTIONS="${IDLE_CONNECTIONS:-10000}"
-IDLE_HOLD_S="${IDLE_HOLD_S:-3}"
+MULTIPLEX_LOAD_CONNECTIONS="${MULTIPLEX_LOAD_CONNECTIONS:-256}"
+OPEN_LOOP_CONNECTIONS="${OPEN_LOOP_CONNECTIONS:-64}"
+RATE="${RATE:-}"
+OPEN_LOOP_FRACTION="${OPEN_LOOP_FRACTION:-0.25}"
+DRIVER_CONNECTIONS="${DRIVER_CONNECTIONS:-16}"
 MICROBENCH_MIN_TIME="${MICROBENCH_MIN_TIME:-0.3}"
 OUT_DIR="${OUT_DIR:-docs}"
 SKIP_BUILD="${SKIP_BUILD:-0}"
@@ -65,13 +80,15 @@ if [[ "$SKIP_BUILD" != 1 ]]; then
     cmake -S "$REPO" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >&2
   fi
   log "building in $BUILD_DIR"
-  cmake --build "$BUILD_DIR" --target mongogate canned_upstream mongogate_loadgen microbench_route registry_bench >&2
+  cmake --build "$BUILD_DIR" --target mongogate canned_upstream mongogate_loadgen mongogate_driver_load \
+    microbench_route registry_bench >&2
 fi
 CANNED="$BUILD_DIR/tests/upstream/canned_upstream"
 MONGOGATE="$BUILD_DIR/proxy/mongogate"
 LOADGEN="$BUILD_DIR/bench/mongogate_loadgen"
+DRIVER_LOAD="$BUILD_DIR/bench/mongogate_driver_load"
 MICROBENCH="$BUILD_DIR/bench/microbench_route"
-for b in "$CANNED" "$MONGOGATE" "$LOADGEN" "$MICROBENCH"; do [[ -x "$b" ]] || die "$b is not built"; done
+for b in "$CANNED" "$MONGOGATE" "$LOADGEN" "$DRIVER_LOAD" "$MICROBENCH"; do [[ -x "$b" ]] || die "$b is not built"; done
 
 # ---- processes -------------------------------------------------------------------------------
 WORK="$(mktemp -d /tmp/mongogate-bench.XXXXXX)"
@@ -173,55 +190,120 @@ wait_for_port "$HAPROXY_PORT" 10 || die "haproxy did not start: $(cat "$WORK/hap
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
 
-# ---- memory: idle, and with many idle client connections -----------------------------------------
+# ---- load runs -----------------------------------------------------------------------------------
+# Every run appends {"phase", "target", "cpu_ms", "result": <the tool's JSON>} to $RESULTS; the
+# CPU time of the proxy (when there is one) is read from /proc before and after the run.
+run_measured() {  # PHASE TARGET PROXY_PID COMMAND...
+  local phase=$1 target=$2 pid=$3 before=0 after=0 cpu_ms=null out limit
+  shift 3
+  [[ -n "$pid" ]] && before="$(cpu_ticks "$pid")"
+  limit=$(awk -v d="$DURATION_S" -v w="$WARMUP_S" 'BEGIN {printf "%d", d + w + 60}')
+  out="$(timeout "$limit" "$@" 2>"$WORK/load.err")" ||
+    log "$phase $target exited non-zero: $(head -c 2000 "$WORK/load.err")"
+  [[ "$out" == "{"* ]] || out='{"ops_per_s": 0, "errors": -1}'
+  if [[ -n "$pid" ]]; then
+    after="$(cpu_ticks "$pid")"
+    cpu_ms=$(awk -v a="$after" -v b="$before" -v t="$CLK_TCK" 'BEGIN {printf "%.1f", (a - b) * 1000 / t}')
+  fi
+  printf '{"phase": "%s", "target": "%s", "cpu_ms": %s, "result": %s}\n' "$phase" "$target" "$cpu_ms" "$out" >>"$RESULTS"
+  log "$phase $target: $out cpu_ms=$cpu_ms"
+}
+run_load() {  # PHASE TARGET PORT CONNECTIONS PROXY_PID [LOADGEN OPTIONS...]
+  local phase=$1 target=$2 port=$3 conns=$4 pid=$5
+  shift 5
+  run_measured "$phase" "$target" "$pid" "$LOADGEN" --uri-host 127.0.0.1 --port "$port" --connections "$conns" \
+    --threads "$LOADGEN_THREADS" --duration-s "$DURATION_S" --warmup-s "$WARMUP_S" --mix "$MIX" --json "$@"
+}
+port_of() {  # TARGET
+  case $1 in direct) echo "$CANNED_PORT" ;; mongogate) echo "$MONGOGATE_PORT" ;; haproxy) echo "$HAPROXY_PORT" ;; esac
+}
+pid_of() {  # TARGET (empty for direct)
+  case $1 in mongogate) echo "$MONGOGATE_PID" ;; haproxy) echo "$HAPROXY_PID" ;; *) echo "" ;; esac
+}
+TARGETS="direct mongogate haproxy"
+
+# ---- memory and upstream connections: many idle clients, then a load alongside -----------------
 sleep 1
 RSS_IDLE_KB="$(rss_kb "$MONGOGATE_PID")"
 IDLE_NOTE=""
 RSS_WITH_IDLE_KB=""
 IDLE_OPEN=0
+UPSTREAM_IDLE=""
+UPSTREAM_UNDER_LOAD='null'
+count_upstream() { python3 "$REPO/bench/upstream_connections.py" "$MONGOGATE_PID" "$CANNED_PORT" "$@"; }
 if ((IDLE_CONNECTIONS > 0)); then
-  if ((FD_LIMIT < IDLE_CONNECTIONS + 256)); then
-    IDLE_NOTE="skipped: the descriptor limit ($FD_LIMIT) is below $IDLE_CONNECTIONS + 256 and could not be raised"
+  if ((FD_LIMIT < IDLE_CONNECTIONS + MULTIPLEX_LOAD_CONNECTIONS + 256)); then
+    IDLE_NOTE="skipped: the descriptor limit ($FD_LIMIT) is below $IDLE_CONNECTIONS + $MULTIPLEX_LOAD_CONNECTIONS + 256 and could not be raised"
   else
     log "opening $IDLE_CONNECTIONS idle connections to mongogate"
-    timeout $((IDLE_HOLD_S + 90)) "$LOADGEN" --uri-host 127.0.0.1 --port "$MONGOGATE_PORT" \
-      --idle-connections "$IDLE_CONNECTIONS" --hold-s "$IDLE_HOLD_S" --connect-timeout-s 60 \
-      --ready-file "$WORK/idle.ready" >"$WORK/idle.json" 2>"$WORK/idle.err" &
+    # Held until released (after the load below), at most 10 minutes.
+    timeout 700 "$LOADGEN" --uri-host 127.0.0.1 --port "$MONGOGATE_PORT" \
+      --idle-connections "$IDLE_CONNECTIONS" --hold-s 600 --connect-timeout-s 60 \
+      --ready-file "$WORK/idle.ready" --release-file "$WORK/idle.release" >"$WORK/idle.json" 2>"$WORK/idle.err" &
     IDLE_PID=$!; PIDS+=("$IDLE_PID")
     if wait_for_file "$WORK/idle.ready" 75; then
       sleep 1
       RSS_WITH_IDLE_KB="$(rss_kb "$MONGOGATE_PID")"
       IDLE_OPEN="$(awk '{print $2}' "$WORK/idle.ready")"
+      UPSTREAM_IDLE="$(count_upstream || true)"
+      if ((MULTIPLEX_LOAD_CONNECTIONS > 0)); then
+        log "load of $MULTIPLEX_LOAD_CONNECTIONS connections alongside the idle ones; sampling upstream connections"
+        count_upstream --until-file "$WORK/multiplex.done" --interval-s 0.5 >"$WORK/multiplex.json" &
+        SAMPLER_PID=$!; PIDS+=("$SAMPLER_PID")
+        run_load multiplex mongogate "$MONGOGATE_PORT" "$MULTIPLEX_LOAD_CONNECTIONS" "$MONGOGATE_PID"
+        touch "$WORK/multiplex.done"
+        wait "$SAMPLER_PID" || true
+        UPSTREAM_UNDER_LOAD="$(cat "$WORK/multiplex.json")"
+      fi
     else
       IDLE_NOTE="skipped: the idle connections were not all open within 75 s"
     fi
+    touch "$WORK/idle.release"
     wait "$IDLE_PID" || true
-    sleep 1  # let mongogate see the closes before the load runs
+    sleep 1  # let mongogate see the closes before the next load runs
   fi
 fi
 
-# ---- load: each connection count against each target ------------------------------------------
-run_load() {  # TARGET PORT CONNECTIONS PROXY_PID
-  local target=$1 port=$2 conns=$3 pid=${4:-} before=0 after=0 cpu_ms=null out
-  [[ -n "$pid" ]] && before="$(cpu_ticks "$pid")"
-  local limit
-  limit=$(awk -v d="$DURATION_S" -v w="$WARMUP_S" 'BEGIN {printf "%d", d + w + 60}')
-  out="$(timeout "$limit" "$LOADGEN" --uri-host 127.0.0.1 --port "$port" --connections "$conns" \
-         --threads "$LOADGEN_THREADS" --duration-s "$DURATION_S" --warmup-s "$WARMUP_S" --mix "$MIX" \
-         --json 2>"$WORK/loadgen.err")" || log "loadgen $target $conns exited non-zero: $(cat "$WORK/loadgen.err")"
-  [[ -n "$out" ]] || out='{"ops_per_s": 0, "errors": -1}'
-  if [[ -n "$pid" ]]; then
-    after="$(cpu_ticks "$pid")"
-    cpu_ms=$(awk -v a="$after" -v b="$before" -v t="$CLK_TCK" 'BEGIN {printf "%.1f", (a - b) * 1000 / t}')
-  fi
-  printf '{"target": "%s", "cpu_ms": %s, "result": %s}\n' "$target" "$cpu_ms" "$out" >>"$RESULTS"
-  log "$target c=$conns: $out cpu_ms=$cpu_ms"
-}
+# ---- closed loop: each connection count against each target -------------------------------------
 for c in $CONNECTIONS; do
-  run_load direct "$CANNED_PORT" "$c"
-  run_load mongogate "$MONGOGATE_PORT" "$c" "$MONGOGATE_PID"
-  run_load haproxy "$HAPROXY_PORT" "$c" "$HAPROXY_PID"
+  for t in $TARGETS; do run_load closed "$t" "$(port_of "$t")" "$c" "$(pid_of "$t")"; done
 done
+
+# ---- open loop at one fixed rate, below saturation ------------------------------------------------
+RATE_NOTE="set by RATE"
+if [[ -z "$RATE" ]]; then
+  RATE_NOTE="$OPEN_LOOP_FRACTION × the lowest closed-loop throughput among the targets at $OPEN_LOOP_CONNECTIONS connections"
+  # The lowest closed-loop throughput among the targets at OPEN_LOOP_CONNECTIONS (or, when that
+  # count was not run, at any count), times OPEN_LOOP_FRACTION.
+  RATE="$(python3 - "$RESULTS" "$OPEN_LOOP_CONNECTIONS" "$OPEN_LOOP_FRACTION" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+closed = [r["result"] for r in rows if r.get("phase") == "closed" and r["result"].get("ops_per_s")]
+at = [r["ops_per_s"] for r in closed if r.get("connections") == int(sys.argv[2])]
+pool = at or [r["ops_per_s"] for r in closed]
+print(int(min(pool) * float(sys.argv[3])) if pool else 0)
+PY
+)"
+fi
+if awk -v r="$RATE" 'BEGIN {exit !(r > 0)}'; then
+  log "open loop at $OPEN_LOOP_CONNECTIONS connections, $RATE requests/s"
+  for t in $TARGETS; do
+    run_load open "$t" "$(port_of "$t")" "$OPEN_LOOP_CONNECTIONS" "$(pid_of "$t")" --rate "$RATE"
+  done
+else
+  log "no open-loop runs: no closed-loop throughput to derive a rate from (set RATE)"
+fi
+
+# ---- libmongoc cross-check ------------------------------------------------------------------------
+if ((DRIVER_CONNECTIONS > 0)); then
+  for t in $TARGETS; do
+    # mongogate presents itself as a mongos; the other two are one standalone server.
+    uri="mongodb://127.0.0.1:$(port_of "$t")/"
+    [[ $t == mongogate ]] || uri="${uri}?directConnection=true"
+    run_measured driver "$t" "$(pid_of "$t")" "$DRIVER_LOAD" --uri "$uri" --connections "$DRIVER_CONNECTIONS" \
+      --duration-s "$DURATION_S" --warmup-s "$WARMUP_S" --mix "$MIX" --json
+  done
+fi
 kill -0 "$MONGOGATE_PID" 2>/dev/null || die "mongogate exited during the run: $(tail -20 "$WORK/mongogate.log")"
 RSS_AFTER_LOAD_KB="$(rss_kb "$MONGOGATE_PID")"
 
@@ -240,6 +322,9 @@ python3 "$REPO/bench/benchmarks_report.py" \
   --mix "$MIX" --loadgen-threads "$LOADGEN_THREADS" --mongogate-threads "$MONGOGATE_THREADS" \
   --pool-max-size "$POOL_MAX_SIZE" --rss-idle-kb "$RSS_IDLE_KB" --rss-with-idle-kb "$RSS_WITH_IDLE_KB" \
   --idle-open "$IDLE_OPEN" --idle-requested "$IDLE_CONNECTIONS" --idle-note "$IDLE_NOTE" \
+  --upstream-idle "$UPSTREAM_IDLE" --upstream-under-load "$UPSTREAM_UNDER_LOAD" \
+  --multiplex-connections "$MULTIPLEX_LOAD_CONNECTIONS" --open-loop-rate "$RATE" \
+  --open-loop-connections "$OPEN_LOOP_CONNECTIONS" --open-loop-rate-note "$RATE_NOTE" --driver-connections "$DRIVER_CONNECTIONS" \
   --rss-after-load-kb "$RSS_AFTER_LOAD_KB" --with-plot "$(command -v gnuplot >/dev/null && echo 1 || echo 0)" \
   --haproxy-version "$(haproxy -v | head -1)"
 

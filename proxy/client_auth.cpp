@@ -119,7 +119,11 @@ struct ClientAuth::SaslRequest {
 };
 
 ClientAuth::ClientAuth(Worker& worker, const std::string& peer, std::int64_t connectionId)
-    : worker_(worker), peer_(peer), connectionId_(connectionId), mode_(worker.shared().config.auth.mode) {}
+    : worker_(worker), peer_(peer), connectionId_(connectionId) {}
+
+bool ClientAuth::required() const {
+  return worker_.runtime().current()->config.auth.mode != config::AuthConfig::Mode::kNone;
+}
 
 ClientAuth::~ClientAuth() = default;  // a relay connection is closed, never pooled
 
@@ -132,11 +136,13 @@ std::optional<router::Refusal> ClientAuth::refuseBeforeAuthentication(std::strin
 }
 
 awaitable<void> ClientAuth::answerHello(wire::Bytes helloBody, HelloAuthFields& out) {
-  if (!required()) co_return;
+  const std::shared_ptr<const RuntimeConfig> runtime = worker_.runtime().current();
+  const config::AuthConfig::Mode mode = runtime->config.auth.mode;
+  if (mode == config::AuthConfig::Mode::kNone) co_return;
   ClientHelloAuth hello;
   if (!readClientHelloAuth(helloBody, hello)) co_return;
   if (!hello.saslSupportedMechs.empty()) {
-    if (mode_ == config::AuthConfig::Mode::kRelay) {
+    if (mode == config::AuthConfig::Mode::kRelay) {
       // The upstream decides; both are offered and the driver prefers SCRAM-SHA-256.
       out.hasMechanisms = true;
       out.mechanisms = {auth::mechanismName(auth::Mechanism::kScramSha1),
@@ -145,8 +151,8 @@ awaitable<void> ClientAuth::answerHello(wire::Bytes helloBody, HelloAuthFields& 
       const std::string_view name = hello.saslSupportedMechs;
       const std::size_t dot = name.find('.');
       if (dot != std::string_view::npos) {
-        const auto users = worker_.shared().users();
-        if (const auth::UserRecord* user = users->find(name.substr(0, dot), name.substr(dot + 1))) {
+        if (const auth::UserRecord* user =
+                auth::findUser(runtime->config.auth.users, name.substr(0, dot), name.substr(dot + 1))) {
           out.hasMechanisms = true;
           if (user->scramSha1) out.mechanisms.push_back(auth::mechanismName(auth::Mechanism::kScramSha1));
           if (user->scramSha256) out.mechanisms.push_back(auth::mechanismName(auth::Mechanism::kScramSha256));
@@ -158,7 +164,7 @@ awaitable<void> ClientAuth::answerHello(wire::Bytes helloBody, HelloAuthFields& 
     auto request = SaslRequest::read(hello.speculativeAuthenticate, "db");
     if (!request) co_return;
     std::vector<std::uint8_t> relayBody;
-    if (mode_ == config::AuthConfig::Mode::kRelay) {
+    if (mode == config::AuthConfig::Mode::kRelay) {
       // {saslStart, mechanism, payload, options, db} → the same with $db, as a command.
       bson_t body = BSON_INITIALIZER;
       bson_iter_t it;
@@ -247,7 +253,8 @@ awaitable<std::optional<std::vector<std::uint8_t>>> ClientAuth::start(const Sasl
   }
   pendingDatabase_ = request.database.empty() ? "admin" : std::string(request.database);
   pendingUser_ = auth::clientFirstUser(request.payload).value_or("");
-  if (mode_ == config::AuthConfig::Mode::kRelay) co_return co_await relay(request.body, true);
+  pendingUsers_ = worker_.runtime().current();
+  if (pendingUsers_->config.auth.mode == config::AuthConfig::Mode::kRelay) co_return co_await relay(request.body, true);
   co_return startLocal(request);
 }
 
@@ -258,18 +265,18 @@ awaitable<std::optional<std::vector<std::uint8_t>>> ClientAuth::next(const SaslR
 
 std::optional<std::vector<std::uint8_t>> ClientAuth::startLocal(const SaslRequest& request) {
   const auth::Mechanism mechanism = *auth::parseMechanism(request.mechanism);
-  pendingUsers_ = worker_.shared().users();
   server_.emplace(mechanism);
-  const auth::UserStore& users = *pendingUsers_;
+  const std::vector<auth::UserRecord>& users = pendingUsers_->config.auth.users;
   const std::string& database = pendingDatabase_;
-  if (const auth::UserRecord* record = users.find(database, pendingUser_); record && !record->credentials(mechanism)) {
+  if (const auth::UserRecord* record = auth::findUser(users, database, pendingUser_);
+      record && !record->credentials(mechanism)) {
     // As mongod: a user without keys for this mechanism fails at once (a driver that
     // speculated with SCRAM-SHA-256 then negotiates SCRAM-SHA-1 from saslSupportedMechs).
     fail("the user has no " + std::string(auth::mechanismName(mechanism)) + " keys");
     return std::nullopt;
   }
   auth::StepResult step = server_->start(request.payload, [&](std::string_view user) {
-    const auth::UserRecord* record = users.find(database, user);
+    const auth::UserRecord* record = auth::findUser(users, database, user);
     return record ? record->credentials(mechanism) : std::nullopt;
   });
   if (step.status != auth::StepStatus::kContinue) {
@@ -340,7 +347,6 @@ awaitable<std::optional<std::vector<std::uint8_t>>> ClientAuth::relay(wire::Byte
   }
   std::vector<std::uint8_t> reply = saslReply(step->conversationId, step->done, step->payload, false);
   if (step->done) {
-    pendingUsers_ = worker_.shared().users();
     succeed();  // closes the dedicated connection: it is authenticated as this user now
   }
   co_return reply;
@@ -351,7 +357,7 @@ void ClientAuth::succeed() {
   user_ = std::move(pendingUser_);
   userDatabase_ = std::move(pendingDatabase_);
   users_ = std::move(pendingUsers_);
-  record_ = users_ ? users_->find(userDatabase_, user_) : nullptr;
+  record_ = users_ ? auth::findUser(users_->config.auth.users, userDatabase_, user_) : nullptr;
   const std::string_view mechanism = server_ ? auth::mechanismName(server_->mechanism()) : "relayed to main";
   spdlog::info("client {} (conn{}): authenticated as '{}' on '{}' ({})", peer_, connectionId_, user_, userDatabase_,
                mechanism);

@@ -27,6 +27,7 @@
 #include "auth/user_store.h"
 #include "proxy/asio.h"
 #include "proxy/handshake.h"
+#include "proxy/runtime_config.h"
 #include "proxy/session_status.h"
 #include "proxy/upstream_pool.h"
 #include "router/routing.h"
@@ -43,8 +44,8 @@ class ClientAuth {
   ClientAuth(const ClientAuth&) = delete;
   ClientAuth& operator=(const ClientAuth&) = delete;
 
-  // Whether clients must authenticate (users or relay mode).
-  bool required() const { return mode_ != config::AuthConfig::Mode::kNone; }
+  // Whether clients must authenticate (users or relay mode, as currently configured).
+  bool required() const;
   bool authenticated() const { return authenticated_; }
 
   // nullopt when `command` may run now; otherwise the Unauthorized refusal.
@@ -77,14 +78,14 @@ class ClientAuth {
   Worker& worker_;
   const std::string& peer_;
   std::int64_t connectionId_;
-  config::AuthConfig::Mode mode_;
 
-  // The authenticated user: the users snapshot it was checked against, its record
-  // (nullptr in relay mode for a user the configuration does not list: unrestricted).
+  // The authenticated user: the configuration it was checked against (a reload does not
+  // change a session's user or scope), its record (nullptr in relay mode for a user the
+  // configuration does not list: unrestricted).
   bool authenticated_ = false;
   std::string user_;
   std::string userDatabase_;
-  std::shared_ptr<const auth::UserStore> users_;
+  std::shared_ptr<const RuntimeConfig> users_;
   const auth::UserRecord* record_ = nullptr;
 
   // The conversation under way.
@@ -94,7 +95,7 @@ class ClientAuth {
   bool skipEmptyExchange_ = false;
   std::string pendingUser_;
   std::string pendingDatabase_;
-  std::shared_ptr<const auth::UserStore> pendingUsers_;
+  std::shared_ptr<const RuntimeConfig> pendingUsers_;
   std::unique_ptr<UpstreamConnection> relay_;  // dedicated, never pooled
   std::int32_t relayRequestId_ = 1;
 };

@@ -32,7 +32,6 @@ SharedState::SharedState(const config::ProxyConfig& c)
     names_.emplace_back(upstream.name, index);
   }
   assignment.policy = c.registry.assignment;
-  users_ = std::make_shared<const auth::UserStore>(c.auth.users);
   std::vector<std::string> upstreamNames;
   for (const config::UpstreamConfig& upstream : c.upstreams) upstreamNames.push_back(upstream.name);
   std::vector<std::string> poolNames;

@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "admin/metrics.h"
-#include "auth/user_store.h"
 #include "config/proxy_config.h"
 #include "proxy/affinity.h"
 #include "proxy/asio.h"
@@ -67,18 +66,6 @@ class SharedState {
   // configured upstream names, pool labels the deployments' names.
   std::unique_ptr<admin::Metrics> metrics;
 
-  // The users client authentication checks (SPEC §6). A reload swaps the whole store;
-  // a session keeps the snapshot it authenticated against.
-  // (Read once per authentication, not per request: a mutex is fine.)
-  std::shared_ptr<const auth::UserStore> users() const {
-    std::lock_guard lock(usersMutex_);
-    return users_;
-  }
-  void setUsers(std::shared_ptr<const auth::UserStore> users) {
-    std::lock_guard lock(usersMutex_);
-    users_ = std::move(users);
-  }
-
   // The deployment index of an upstream name; nullopt for an unknown name.
   std::optional<std::size_t> deploymentOf(std::string_view upstreamName) const;
   // The limits hello advertises: the weakest of every deployment that answered.
@@ -86,8 +73,6 @@ class SharedState {
 
  private:
   std::vector<std::pair<std::string, std::size_t>> names_;
-  mutable std::mutex usersMutex_;
-  std::shared_ptr<const auth::UserStore> users_;
 };
 
 // What a request asks of its deployment's servers (proxy/topology.h).

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import urllib.parse
@@ -142,7 +143,33 @@ class NodeRunner:
 
 
 class AuthCase(E2ETestCase):
-    """Shared checks: the log holds no password."""
+    """Shared checks: the log holds no password; the Node clients' right and wrong logins."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        if DIRECT_MODE:
+            raise harness.unittest.SkipTest("about mongogate itself")
+
+    def check_node_clients(self, node: NodeRunner, right: str, wrong: str, collection: str) -> None:
+        """The Node driver and mongoose write and read with `right`, and get 18 with `wrong`;
+        mongosh runs a script with `right` and exits with Authentication failed with `wrong`."""
+        for kind in ("driver", "mongoose"):
+            with self.subTest(client=kind, collection=collection):
+                doc = node.client(self, kind, right, f"{collection}_{kind}")
+                self.assertTrue(doc["ok"], doc)
+                self.assertEqual(doc["found"], 1)
+                doc = node.client(self, kind, wrong, f"{collection}_{kind}_wrong")
+                self.assertFalse(doc["ok"], doc)
+                self.assertEqual(doc["code"], 18, doc)
+        with self.subTest(client="mongosh", collection=collection):
+            ok = node.mongosh(right, f"db.{collection}.insertOne({{a: 1}}); "
+                                     f"print(JSON.stringify({{n: db.{collection}.countDocuments({{}})}}))")
+            self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
+            self.assertRegex(ok.stdout, r'\{"n":[1-9]\d*\}')
+            bad = node.mongosh(wrong, f"db.{collection}.countDocuments({{}})")
+            self.assertNotEqual(bad.returncode, 0, bad.stdout + bad.stderr)
+            self.assertIn("Authentication failed", bad.stdout + bad.stderr)
 
     def assert_log_has_no_password(self, proxy) -> None:
         log = proxy.log()
@@ -164,8 +191,6 @@ class UsersMode(AuthCase):
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        if DIRECT_MODE:
-            raise harness.unittest.SkipTest("about mongogate itself")
         cls.upstream = cls.start_upstream("main")
         # Two stores in the same store database, so that a pipeline may join them.
         cls.upstream.command({"insert": "stores", "$db": MAIN_DB, "documents": [
@@ -381,22 +406,59 @@ class UsersMode(AuthCase):
                             authMechanism=mechanism)
             wrong = uri_for(self.proxy.port, "app", WRONG, "e2e_auth", authSource="admin",
                             authMechanism=mechanism)
-            for kind in ("driver", "mongoose"):
-                with self.subTest(client=kind, mechanism=mechanism):
-                    doc = node.client(self, kind, right, f"node_{kind}_{mechanism[-3:]}")
-                    self.assertTrue(doc["ok"], doc)
-                    self.assertEqual(doc["found"], 1)
-                    doc = node.client(self, kind, wrong, f"node_{kind}_wrong")
-                    self.assertFalse(doc["ok"], doc)
-                    self.assertEqual(doc["code"], 18, doc)
-            with self.subTest(client="mongosh", mechanism=mechanism):
-                ok = node.mongosh(right, "db.shell.insertOne({a: 1}); print(JSON.stringify({n: db.shell.countDocuments({})}))")
-                self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
-                self.assertRegex(ok.stdout, r'\{"n":\d+\}')
-                bad = node.mongosh(wrong, "db.shell.insertOne({a: 1})")
-                self.assertNotEqual(bad.returncode, 0, bad.stdout + bad.stderr)
-                self.assertIn("Authentication failed", bad.stdout + bad.stderr)
+            self.check_node_clients(node, right, wrong, "node_" + mechanism.replace("-", "_").lower())
+        # No authMechanism: the driver speculates with SCRAM-SHA-256, which a SHA-1-only user
+        # cannot use; it then negotiates SCRAM-SHA-1 through saslSupportedMechs.
+        doc = node.client(self, "driver", uri_for(self.proxy.port, "sha1only", PASSWORDS["sha1only"], "e2e_auth",
+                                                  authSource="admin"), "node_sha1only")
+        self.assertTrue(doc["ok"], doc)
+        self.assertEqual(doc["found"], 1)
         self.assert_log_has_no_password(self.proxy)
+
+
+class UsersReload(AuthCase):
+    """SIGHUP replaces the users: new logins see the new list; a session keeps the user it
+    authenticated as until it logs out or reconnects."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.upstream = cls.start_upstream("main")
+
+    def config(self, *users: dict) -> dict:
+        return {"upstreams": {"main": {"uri": self.upstream.uri + MAIN_DB}},
+                "auth": {"mode": "users", "users": list(users)}}
+
+    def login(self, port: int, user: str, password: str) -> Optional[Exception]:
+        client = MongoClient(uri_for(port, user, password), serverSelectionTimeoutMS=5000)
+        try:
+            client["e2e_auth"]["reload"].find_one()
+            return None
+        except OperationFailure as e:
+            return e
+        finally:
+            client.close()
+
+    def test_sighup_swaps_the_users(self):
+        app = hash_password("app", PASSWORDS["app"])
+        late = hash_password("relayuser", PASSWORDS["relayuser"])
+        proxy = self.start_configured_proxy(self.config(app), name="reload")
+        self.assertIsNone(self.login(proxy.port, "app", PASSWORDS["app"]))
+        self.assert_auth_failed(self.login(proxy.port, "relayuser", PASSWORDS["relayuser"]))
+        with WireConnection(proxy.port) as kept:
+            scram = ScramClient("SCRAM-SHA-256", "app", PASSWORDS["app"])
+            start = kept.command({"saslStart": 1, "mechanism": "SCRAM-SHA-256", "payload": Binary(scram.first()),
+                                  "options": {"skipEmptyExchange": True}})
+            done = kept.command({"saslContinue": 1, "conversationId": start["conversationId"],
+                                 "payload": Binary(scram.final(bytes(start["payload"])))})
+            self.assertTrue(done["done"], done)
+            harness.write_yaml_config(self.workdir / f"{proxy.name}.yaml", self.config(late))
+            proxy.proc.send_signal(signal.SIGHUP)
+            proxy.wait_for_log(r"configuration reload \(SIGHUP\) applied", timeout=10)
+            self.assertIsNone(self.login(proxy.port, "relayuser", PASSWORDS["relayuser"]))
+            self.assert_auth_failed(self.login(proxy.port, "app", PASSWORDS["app"]))
+            self.assertEqual(kept.command({"find": "reload", "filter": {}}, "e2e_auth")["ok"], 1.0)
+        self.assert_log_has_no_password(proxy)
 
 
 # --------------------------------------------------------------------------------------
@@ -415,8 +477,6 @@ class RelayMode(AuthCase):
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        if DIRECT_MODE:
-            raise harness.unittest.SkipTest("about mongogate itself")
         module = import_mock_upstream()
         module._AUTH_EXEMPT = _EveryCommand()
         cls.upstream = cls.start_inprocess_upstream("main", users={"relayuser": PASSWORDS["relayuser"]})
@@ -458,20 +518,7 @@ class RelayMode(AuthCase):
         node = NodeRunner(self.workdir)
         right = uri_for(self.proxy.port, "relayuser", PASSWORDS["relayuser"], "e2e_auth", authSource="admin")
         wrong = uri_for(self.proxy.port, "relayuser", WRONG, "e2e_auth", authSource="admin")
-        for kind in ("driver", "mongoose"):
-            with self.subTest(client=kind):
-                doc = node.client(self, kind, right, f"relay_{kind}")
-                self.assertTrue(doc["ok"], doc)
-                self.assertEqual(doc["found"], 1)
-                doc = node.client(self, kind, wrong, f"relay_{kind}_wrong")
-                self.assertFalse(doc["ok"], doc)
-                self.assertEqual(doc["code"], 18, doc)
-        with self.subTest(client="mongosh"):
-            ok = node.mongosh(right, "print(JSON.stringify({n: db.relay_shell.countDocuments({})}))")
-            self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
-            bad = node.mongosh(wrong, "db.relay_shell.countDocuments({})")
-            self.assertNotEqual(bad.returncode, 0)
-            self.assertIn("Authentication failed", bad.stdout + bad.stderr)
+        self.check_node_clients(node, right, wrong, "relay")
         self.assert_log_has_no_password(self.proxy)
 
 
@@ -483,8 +530,6 @@ class NoneMode(AuthCase):
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        if DIRECT_MODE:
-            raise harness.unittest.SkipTest("about mongogate itself")
         cls.upstream = cls.start_upstream("main")
         cls.proxy = cls.start_proxy(cls.upstream)
 

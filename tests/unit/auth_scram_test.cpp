@@ -100,6 +100,23 @@ TEST(Scram, ClientMatchesRfc7677) {
   EXPECT_EQ(client.verify(kRfc7677.serverFinal).status, StepStatus::kDone);
 }
 
+TEST(Scram, ClientDerivesKeysOncePerPasswordSaltAndIterations) {
+  const std::string serverFirst = "r=abcdef,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+  const auto finalFor = [&](std::string_view password) {
+    ScramClient client(Mechanism::kScramSha256, "cacheuser", password);
+    client.setNonceForTesting("abc");
+    client.first();
+    return client.final(serverFirst).payload;
+  };
+  const std::uint64_t before = clientKeyDerivations();
+  const std::string first = finalFor("cache-pw-1");
+  EXPECT_EQ(clientKeyDerivations(), before + 1);
+  EXPECT_EQ(finalFor("cache-pw-1"), first);  // same proof, no second PBKDF2
+  EXPECT_EQ(clientKeyDerivations(), before + 1);
+  EXPECT_NE(finalFor("cache-pw-2"), first);  // another password is another entry
+  EXPECT_EQ(clientKeyDerivations(), before + 2);
+}
+
 TEST(Scram, ClientRejectsAForgedServerSignature) {
   ScramClient client(Mechanism::kScramSha256, "user", "pencil");
   client.setNonceForTesting(kRfc7677.clientNonce);
