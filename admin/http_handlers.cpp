@@ -150,9 +150,26 @@ Response upstreams(const AdminState& state) {
   for (const UpstreamRow& row : state.upstreams()) {
     json::array hosts;
     for (const std::string& host : row.hosts) hosts.emplace_back(host);
+    json::array servers;
+    for (const ServerRow& server : row.servers) {
+      servers.emplace_back(json::object{
+          {"address", server.address},
+          {"type", server.type},
+          {"breaker", server.breaker},
+          {"consecutive_failures", server.consecutiveFailures},
+          {"rtt_ms", server.rttMs},
+          {"error", server.error},
+          {"connections", json::object{{"total", server.totals.total},
+                                       {"idle", server.totals.idle},
+                                       {"busy", server.totals.total - std::min(server.totals.total, server.totals.idle)},
+                                       {"waiting", server.totals.waiting}}}});
+    }
     rows.emplace_back(json::object{{"name", row.name},
                                    {"uri", redactUri(row.uri)},
                                    {"hosts", std::move(hosts)},
+                                   {"topology", row.topology},
+                                   {"set_name", row.setName},
+                                   {"servers", std::move(servers)},
                                    {"pool", row.pool},
                                    {"connections", json::object{{"total", row.totals.total},
                                                                 {"idle", row.totals.idle},

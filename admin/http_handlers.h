@@ -85,12 +85,25 @@ struct PoolTotals {
   std::uint64_t waiting = 0;  // requests queued for a connection
 };
 
+struct ServerRow {
+  std::string address;           // host:port
+  std::string type;              // Unknown, Standalone, Mongos, RSPrimary, RSSecondary, ...
+  std::string breaker;           // closed, open, half_open
+  std::uint64_t consecutiveFailures = 0;
+  double rttMs = -1;             // -1 = not measured (not monitored)
+  std::string error;             // why Unknown
+  PoolTotals totals;
+};
+
 struct UpstreamRow {
   std::string name;
   std::string uri;               // as configured: handle() redacts it
   std::vector<std::string> hosts;
   std::string pool;              // the pool it uses (upstreams with equal URIs share one)
   PoolTotals totals;             // of that pool, summed over the workers
+  std::string topology = {};     // Single, ReplicaSetWithPrimary, Sharded, ...
+  std::string setName = {};
+  std::vector<ServerRow> servers = {};
 };
 
 // Configuration reloads so far (SIGHUP, POST /v1/reload).

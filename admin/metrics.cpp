@@ -1,5 +1,6 @@
 #include "admin/metrics.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -325,6 +326,28 @@ std::string Metrics::render(const GaugeValues& gauges) const {
       case MetricId::kConfigLastReloadSuccess:
         w.sample(metric.name, {}, gauges.lastReloadSuccessUnix);
         break;
+      case MetricId::kBreakerState:
+        for (const GaugeValues::Server& server : gauges.servers) {
+          w.sample(metric.name, {{"upstream", server.upstream}, {"server", server.server}}, server.breakerState);
+        }
+        break;
+      case MetricId::kServers: {
+        std::vector<std::pair<std::pair<std::string, std::string>, std::uint64_t>> counts;
+        for (const GaugeValues::Server& server : gauges.servers) {
+          auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& c) {
+            return c.first.first == server.upstream && c.first.second == server.type;
+          });
+          if (it == counts.end()) {
+            counts.push_back({{server.upstream, server.type}, 1});
+          } else {
+            ++it->second;
+          }
+        }
+        for (const auto& [labels, n] : counts) {
+          w.sample(metric.name, {{"upstream", labels.first}, {"type", labels.second}}, n);
+        }
+        break;
+      }
     }
   }
   return out;

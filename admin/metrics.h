@@ -51,7 +51,11 @@ enum class MetricType { kCounter, kGauge, kHistogram };
   X(kConfigGeneration, "mongogate_config_generation", kGauge, "",                                             \
     "Generation of the configuration in use: 1 as started, one more per applied reload")                     \
   X(kConfigLastReloadSuccess, "mongogate_config_last_reload_success_timestamp_seconds", kGauge, "",           \
-    "Unix time of the last applied reload (of the start while none was applied)")
+    "Unix time of the last applied reload (of the start while none was applied)")             \
+  X(kBreakerState, "mongogate_upstream_breaker_state", kGauge, "upstream,server",                             \
+    "Circuit breaker of each upstream server: 0 closed, 1 half-open (probing), 2 open (failing fast)")        \
+  X(kServers, "mongogate_upstream_servers", kGauge, "upstream,type",                                          \
+    "Servers of each upstream deployment by monitored type (Unknown, RSPrimary, RSSecondary, Mongos, ...)")
 
 enum class MetricId {
 #define MONGOGATE_METRIC_ID(id, name, type, labels, help) id,
@@ -192,6 +196,13 @@ struct GaugeValues {
   std::uint64_t reloadsRefused = 0;
   std::uint64_t configGeneration = 1;
   std::int64_t lastReloadSuccessUnix = 0;
+  struct Server {
+    std::string upstream;  // the deployment's (pool's) name
+    std::string server;    // host:port, bounded by the deployment's members
+    std::string type;
+    std::uint64_t breakerState = 0;
+  };
+  std::vector<Server> servers;
 };
 
 class Metrics {

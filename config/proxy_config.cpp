@@ -197,6 +197,34 @@ const Setting kSettings[] = {
      [](const std::string& v, Draft& d, const Origin&) {
        return setNumber<std::uint32_t>(v, d.config.pool.idleCheckMs, 0, 3'600'000);
      }},
+    {"topology.heartbeat_frequency_ms", "--heartbeat-frequency-ms", "MONGOGATE_HEARTBEAT_FREQUENCY_MS", "a number",
+     "how often each upstream server is checked with hello (default 10000)",
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::uint32_t>(v, d.config.topology.heartbeatFrequencyMs, 50, 3'600'000);
+     }},
+    {"topology.server_selection_timeout_ms", "--server-selection-timeout-ms", "MONGOGATE_SERVER_SELECTION_TIMEOUT_MS",
+     "a number", "how long a request waits for a suitable upstream server (default 5000)",
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::uint32_t>(v, d.config.topology.serverSelectionTimeoutMs, 1, 3'600'000);
+     }},
+    {"topology.local_threshold_ms", nullptr, nullptr, "a number", nullptr,
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::uint32_t>(v, d.config.topology.localThresholdMs, 0, 3'600'000);
+     }},
+    {"topology.cursor_idle_timeout_ms", nullptr, nullptr, "a number", nullptr,
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::uint32_t>(v, d.config.topology.cursorIdleTimeoutMs, 1'000, 86'400'000);
+     }},
+    {"topology.breaker.failure_threshold", "--breaker-failure-threshold", "MONGOGATE_BREAKER_FAILURE_THRESHOLD",
+     "a number", "consecutive connect failures that open a server's circuit breaker (default 5, 0 = off)",
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::uint32_t>(v, d.config.topology.breakerFailureThreshold, 0, 1'000);
+     }},
+    {"topology.breaker.cool_down_ms", "--breaker-cool-down-ms", "MONGOGATE_BREAKER_COOL_DOWN_MS", "a number",
+     "how long an open breaker fails fast before one probe connection (default 5000)",
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::uint32_t>(v, d.config.topology.breakerCoolDownMs, 1, 3'600'000);
+       }},
     {"pool.min_size", "--pool-min-size", "MONGOGATE_POOL_MIN_SIZE", "a number",
      "upstream connections kept open per upstream server (default 0)",
      [](const std::string& v, Draft& d, const Origin&) {
@@ -398,8 +426,8 @@ const Setting kSettings[] = {
 };
 
 // Maps of settings; their keys are looked up in kSettings or below.
-constexpr const char* kSections[] = {"log", "pool", "routing", "routing.master_admin", "routing.store_databases", "registry",
-                                     "admin", "auth", "tls"};
+constexpr const char* kSections[] = {"log",      "pool", "topology", "topology.breaker", "routing", "routing.master_admin",
+                                     "routing.store_databases", "registry", "admin", "auth", "tls"};
 constexpr const char* kUpstreamsPath = "upstreams";
 constexpr const char* kAuthUsersPath = "auth.users";
 constexpr const char* kPlacementPath = "routing.store_databases.placement";
@@ -1334,6 +1362,22 @@ std::string parseUpstreamUri(const std::string& uri, UpstreamConfig& out) {
   out.replicaSet = replicaSet ? replicaSet : "";
   out.readPreference = readModeName(mongoc_read_prefs_get_mode(mongoc_uri_get_read_prefs_t(parsed)));
   out.loadBalanced = mongoc_uri_get_option_as_bool(parsed, MONGOC_URI_LOADBALANCED, false);
+  out.directConnection = mongoc_uri_get_option_as_bool(parsed, MONGOC_URI_DIRECTCONNECTION, false);
+  out.readPreferenceTags.clear();
+  if (const mongoc_read_prefs_t* prefs = mongoc_uri_get_read_prefs_t(parsed)) {
+    bson_iter_t sets;
+    const bson_t* tags = mongoc_read_prefs_get_tags(prefs);
+    if (tags && bson_iter_init(&sets, tags)) {
+      while (bson_iter_next(&sets)) {
+        bson_iter_t tag;
+        if (!BSON_ITER_HOLDS_DOCUMENT(&sets) || !bson_iter_recurse(&sets, &tag)) continue;
+        auto& tagSet = out.readPreferenceTags.emplace_back();
+        while (bson_iter_next(&tag)) {
+          if (BSON_ITER_HOLDS_UTF8(&tag)) tagSet.emplace_back(bson_iter_key(&tag), bson_iter_utf8(&tag, nullptr));
+        }
+      }
+    }
+  }
 
   out.uriPool = {};
   for (const std::string& why : {

@@ -100,11 +100,24 @@ struct UpstreamConfig {
   UpstreamAuthConfig auth;
   std::string replicaSet;         // replicaSet= ("" = none)
   std::string readPreference;     // readPreference= mode: primary (default), primaryPreferred, ...
+  // readPreferenceTags=: tag sets tried in order; each is name → value ({} matches any)
+  std::vector<std::vector<std::pair<std::string, std::string>>> readPreferenceTags;
+  bool directConnection = false;  // directConnection=true: use the one host, no discovery
   std::string srvHost;            // mongodb+srv://: the name whose SRV records give `hosts`
   bool loadBalanced = false;      // loadBalanced=true (also from a +srv TXT record)
   UriPoolOptions uriPool;         // pool options given in the URI
   PoolConfig pool;                // the file's pool settings, overridden by uriPool
   std::string redactedUri() const;  // the URI with any password replaced by "****"
+};
+
+// Replica sets and mongos lists (proxy/topology.h) and the circuit breaker per server.
+struct TopologyConfig {
+  std::uint32_t heartbeatFrequencyMs = 10'000;     // hello to every server this often
+  std::uint32_t serverSelectionTimeoutMs = 5'000;  // wait this long for a suitable server
+  std::uint32_t localThresholdMs = 15;             // latency window among eligible servers
+  std::uint32_t cursorIdleTimeoutMs = 1'800'000;   // forget a cursor's server after this idle time
+  std::uint32_t breakerFailureThreshold = 5;       // consecutive connect failures that open it (0 = off)
+  std::uint32_t breakerCoolDownMs = 5'000;         // open this long, then one probe
 };
 
 // Where the store registry comes from and how it stays current (SPEC §2, §5).
@@ -152,6 +165,7 @@ struct ProxyConfig {
   std::uint32_t threads = 0;               // 0: one per core
   std::string portFile;                    // write the bound port here once listening
   PoolConfig pool;
+  TopologyConfig topology;
   std::int32_t maxMessageSize = 48'000'000;
   std::uint32_t drainTimeoutMs = 10'000;   // SIGTERM: how long in-flight requests may finish
   std::string logLevel = "info";

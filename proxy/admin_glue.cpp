@@ -115,18 +115,20 @@ void ProxyAdminState::probeMain() const {
   if (workers_.empty() || probe_->running.exchange(true)) return;
   Worker& worker = *workers_.front();
   asio::co_spawn(worker.ioc(), [&worker, probe = probe_]() -> awaitable<void> {
-    AcquireResult acquired = co_await worker.poolAt(0).acquire();
-    switch (acquired.status) {
+    Acquired acquired = co_await worker.acquire(0, {});
+    switch (acquired.result.status) {
       case AcquireStatus::kOk:
-        worker.poolAt(0).release(std::move(acquired.connection));
+        acquired.pool->release(std::move(acquired.result.connection));
         probe->state = Probe::kReachable;
         break;
       case AcquireStatus::kTimeout:  // every connection busy: connected, just saturated
         if (probe->state == Probe::kUnknown) probe->state = Probe::kReachable;
         break;
-      case AcquireStatus::kConnectFailed: {
+      case AcquireStatus::kConnectFailed:
+      case AcquireStatus::kBreakerOpen:
+      case AcquireStatus::kNoSuitableServer: {
         std::lock_guard lock(probe->detailMutex);
-        probe->detail = acquired.error;
+        probe->detail = acquired.result.error;
         probe->state = Probe::kUnreachable;
         break;
       }
@@ -159,24 +161,33 @@ void ProxyAdminState::requestDrain() const {
   if (!shared_.draining.exchange(true)) spdlog::info("admin: drain requested: readiness is now false");
 }
 
-std::vector<PoolStats> ProxyAdminState::poolStats() const {
+namespace {
+void add(PoolStats& sum, const PoolStats& s) {
+  sum.total += s.total;
+  sum.idle += s.idle;
+  sum.waiting += s.waiting;
+}
+}  // namespace
+
+ProxyAdminState::PoolCounts ProxyAdminState::poolStats() const {
   struct Gather {
     std::mutex mutex;
     std::condition_variable done;
     std::size_t pending = 0;
-    std::vector<PoolStats> sums;
+    PoolCounts counts;
   };
   auto gather = std::make_shared<Gather>();
-  gather->sums.resize(shared_.deployments.size());
+  gather->counts.deployments.resize(shared_.deployments.size());
+  gather->counts.servers.assign(shared_.deployments.size(), std::vector<PoolStats>(kMaxServersPerDeployment));
   gather->pending = workers_.size();
   for (const auto& worker : workers_) {
     asio::post(worker->ioc(), [gather, &w = *worker] {
       std::lock_guard lock(gather->mutex);
-      for (std::size_t i = 0; i < gather->sums.size(); ++i) {
-        const PoolStats s = w.poolAt(i).stats();
-        gather->sums[i].total += s.total;
-        gather->sums[i].idle += s.idle;
-        gather->sums[i].waiting += s.waiting;
+      for (std::size_t i = 0; i < gather->counts.deployments.size(); ++i) {
+        add(gather->counts.deployments[i], w.poolStats(i));
+        for (std::size_t server = 0; server < kMaxServersPerDeployment; ++server) {
+          add(gather->counts.servers[i][server], w.poolStats(i, server));
+        }
       }
       if (--gather->pending == 0) gather->done.notify_all();
     });
@@ -184,15 +195,40 @@ std::vector<PoolStats> ProxyAdminState::poolStats() const {
   std::unique_lock lock(gather->mutex);
   // A stopped (shutting down) or stalled worker is left out rather than waited for.
   gather->done.wait_for(lock, kPoolStatsWait, [&] { return gather->pending == 0; });
-  return gather->sums;
+  return gather->counts;
+}
+
+std::vector<admin::ServerRow> ProxyAdminState::serverRows(std::size_t deployment, const PoolCounts& pools) const {
+  const Topology& topology = *shared_.topologies[deployment];
+  const std::shared_ptr<const TopologySnapshot> snapshot = topology.current();
+  std::vector<admin::ServerRow> rows;
+  for (const ServerDescription& server : snapshot->servers) {
+    const ServerSlot& slot = topology.slot(server.id);
+    admin::ServerRow row;
+    row.address = slot.address;
+    row.type = topology.single() ? "Direct" : toString(server.type);
+    row.breaker = toString(slot.breaker.state());
+    row.consecutiveFailures = slot.breaker.consecutiveFailures();
+    row.rttMs = server.rttMs;
+    row.error = server.error;
+    const PoolStats& s = pools.servers[deployment][server.id];
+    row.totals = {s.total, s.idle, s.waiting};
+    rows.push_back(std::move(row));
+  }
+  return rows;
 }
 
 std::string ProxyAdminState::metricsText() const {
   admin::GaugeValues gauges;
   gauges.clientConnections = shared_.clientConnections.load();
-  const std::vector<PoolStats> pools = poolStats();
+  const PoolCounts counts = poolStats();
+  const std::vector<PoolStats>& pools = counts.deployments;
   for (std::size_t i = 0; i < pools.size(); ++i) {
     gauges.pools.push_back({shared_.deployments[i]->name, pools[i].idle, pools[i].total - std::min(pools[i].total, pools[i].idle)});
+    for (const admin::ServerRow& server : serverRows(i, counts)) {
+      const std::uint64_t state = server.breaker == "open" ? 2 : server.breaker == "half_open" ? 1 : 0;
+      gauges.servers.push_back({shared_.deployments[i]->name, server.address, server.type, state});
+    }
   }
   const admin::RegistryView view = registry();
   for (const admin::DatabaseRow& row : view.databases) gauges.storesPerDatabase.emplace_back(row.database, row.stores);
@@ -230,7 +266,8 @@ admin::RegistryView ProxyAdminState::registry() const {
 }
 
 std::vector<admin::UpstreamRow> ProxyAdminState::upstreams() const {
-  const std::vector<PoolStats> pools = poolStats();
+  const PoolCounts counts = poolStats();
+  const std::vector<PoolStats>& pools = counts.deployments;
   std::vector<admin::UpstreamRow> rows;
   for (const config::UpstreamConfig& upstream : shared_.config.upstreams) {
     admin::UpstreamRow row;
@@ -239,6 +276,10 @@ std::vector<admin::UpstreamRow> ProxyAdminState::upstreams() const {
     for (const config::HostPort& host : upstream.hosts) row.hosts.push_back(host.toString());
     if (auto deployment = shared_.deploymentOf(upstream.name)) {
       row.pool = shared_.deployments[*deployment]->name;
+      const std::shared_ptr<const TopologySnapshot> snapshot = shared_.topologies[*deployment]->current();
+      row.topology = toString(snapshot->type);
+      row.setName = snapshot->setName;
+      row.servers = serverRows(*deployment, counts);
       row.totals = {pools[*deployment].total, pools[*deployment].idle, pools[*deployment].waiting};
     }
     rows.push_back(std::move(row));

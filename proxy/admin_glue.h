@@ -45,8 +45,14 @@ class ProxyAdminState final : public admin::AdminState {
 
  private:
   struct Probe;
-  // Per deployment, summed over the workers.
-  std::vector<PoolStats> poolStats() const;
+  // Summed over the workers: per deployment, and per deployment and server id.
+  struct PoolCounts {
+    std::vector<PoolStats> deployments;
+    std::vector<std::vector<PoolStats>> servers;
+  };
+  PoolCounts poolStats() const;
+  // Every server of every deployment as the admin port shows it.
+  std::vector<admin::ServerRow> serverRows(std::size_t deployment, const PoolCounts& pools) const;
 
   SharedState& shared_;
   const std::vector<std::unique_ptr<Worker>>& workers_;

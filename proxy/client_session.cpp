@@ -13,6 +13,7 @@
 #include "proxy/request_log.h"
 #include "proxy/session_status.h"
 #include "proxy/sessions.h"
+#include "proxy/topology.h"
 #include "router/command_table.h"
 #include "router/cursor_batches.h"
 #include "router/routing.h"
@@ -206,6 +207,7 @@ class ClientSession {
     wire::Bytes frame = reader_.frame();
     wire::MsgHeader header = reader_.header();
     requestId_ = header.requestId;
+    requestBody_ = {};
     legacyRequest_ = false;
     replyCompressor_.reset();
     if (header.opCode == static_cast<std::int32_t>(wire::OpCode::kCompressed)) {
@@ -250,6 +252,7 @@ class ClientSession {
     const wire::OpMsgView& message = parsed.value;
     const std::string_view name = wire::firstKey(message.body);
     if (replyCompressor_ && compressionForbidden(name)) replyCompressor_.reset();
+    requestBody_ = message.body;
     labels_ = requestLabels(runtime_->config.routing, name, databaseOf(message.body));
     switch (router::classifyCommand(name)) {
       case router::CommandDisposition::kHandshake: {
@@ -326,9 +329,9 @@ class ClientSession {
   // handshake. If none has happened yet, open a pooled connection to learn them.
   awaitable<UpstreamLimits> currentLimits() {
     if (!shared_.limits.front()->get().learned) {
-      AcquireResult acquired = co_await worker_.mainPool().acquire();
-      if (acquired.status == AcquireStatus::kOk) {
-        worker_.mainPool().release(std::move(acquired.connection));
+      Acquired acquired = co_await worker_.acquire(0, {});
+      if (acquired.result.status == AcquireStatus::kOk) {
+        acquired.pool->release(std::move(acquired.result.connection));
       } else {
         spdlog::warn("client {} (conn{}): answering hello with default limits: the upstream has not answered yet",
                      peer_, connectionId_);
@@ -371,14 +374,14 @@ class ClientSession {
     if (auto refusal = auth_.checkRoute(routing, route_, message.body)) co_return refuse(name, std::move(*refusal));
     labels_.upstream = upstreamLabelOf(shared_, route_);
     if (route_.replyHandling != router::ReplyHandling::kForward) co_return co_await fanOut(*snapshot);
-    UpstreamPool* pool = worker_.pool(route_.upstream);
-    if (!pool) {
+    std::optional<std::size_t> deployment = shared_.deploymentOf(route_.upstream);
+    if (!deployment) {
       errorMessage_ = "mongogate: no upstream named '" + route_.upstream + "' is configured";
       co_return SessionStatus::kUpstreamUnavailable;
     }
     replyTimesFor_.reset();
     if (shared_.sessions) {
-      const SessionStatus status = co_await applySessionRules(message, pool);
+      const SessionStatus status = co_await applySessionRules(message, *deployment);
       if (status != SessionStatus::kOk || sessionReplied_) co_return status;
     }
     wire::Bytes request = frame;
@@ -387,14 +390,14 @@ class ClientSession {
       request = rewritten_;
     }
     const bool rewriteReplies = !route_.mappings.empty() || !route_.newStores.empty();
-    co_return co_await forward(*pool, route_.upstream, request, message.moreToCome(),
+    co_return co_await forward(*deployment, route_.upstream, name, message.body, request, message.moreToCome(),
                                rewriteReplies ? &route_ : nullptr);
   }
 
   // Sessions across several deployments (proxy/sessions.h): endSessions split, the
-  // transaction pin, causal fields made fit for the target. May change `pool` and the
+  // transaction pin, causal fields made fit for the target. May change `target` and the
   // route's upstream and body; sets sessionReplied_ when it answered the client itself.
-  awaitable<SessionStatus> applySessionRules(const wire::OpMsgView& message, UpstreamPool*& pool) {
+  awaitable<SessionStatus> applySessionRules(const wire::OpMsgView& message, std::size_t& target) {
     sessionReplied_ = false;
     SessionTable& table = *shared_.sessions;
     sessionFacts_ = {};
@@ -411,8 +414,8 @@ class ClientSession {
       // They name the admin database: by namespace they would go to main.
       if (auto pinned = table.transactionDeployment(*facts.key, *facts.txnNumber)) {
         deployment = pinned;
+        target = *pinned;
         route_.upstream = shared_.deployments[*pinned]->name;
-        pool = &worker_.poolAt(*pinned);
       }
     } else if (facts.key) {
       const SessionTable::Verdict verdict = table.noteCommand(*facts.key, *deployment, facts);
@@ -436,16 +439,22 @@ class ClientSession {
     const std::string& upstream = shared_.deployments[pinned]->name;
     body_.clear();
     appendAbortTransaction(body_, sessionFacts_.lsid, *sessionFacts_.txnNumber);
-    UpstreamPool& pool = worker_.poolAt(pinned);
-    AcquireResult acquired = co_await pool.acquire();
+    ServerRequest request;
+    if (sessionFacts_.key && !shared_.topologies[pinned]->single()) {
+      // The server of the transaction's first statement (proxy/affinity.h).
+      const wire::Bytes uuid(sessionFacts_.key->data(), sessionFacts_.key->size());
+      request.pinnedServer =
+          shared_.transactions.get(AffinityTable::transactionKey(pinned, uuid, *sessionFacts_.txnNumber));
+    }
+    Acquired acquired = co_await worker_.acquire(pinned, request);
     bool aborted = false;
-    if (acquired.status == AcquireStatus::kOk) {
+    if (acquired.result.status == AcquireStatus::kOk) {
       std::vector<std::uint8_t> reply;
-      aborted = co_await exchangeOnce(*acquired.connection, body_, reply);
+      aborted = co_await exchangeOnce(*acquired.result.connection, body_, reply);
       if (aborted) {
-        pool.release(std::move(acquired.connection));
+        acquired.pool->release(std::move(acquired.result.connection));
       } else {
-        pool.discard(std::move(acquired.connection));
+        acquired.pool->discard(std::move(acquired.result.connection));
       }
     }
     spdlog::info("client {} (conn{}): refused {} in a transaction of upstream '{}': it needs another upstream{}",
@@ -465,13 +474,13 @@ class ClientSession {
     if (splitEndSessions(*shared_.sessions, message.body, perDeployment_)) {
       for (std::size_t i = 0; i < perDeployment_.size(); ++i) {
         if (perDeployment_[i].empty()) continue;
-        AcquireResult acquired = co_await worker_.poolAt(i).acquire();
-        if (acquired.status != AcquireStatus::kOk) continue;  // the server times sessions out anyway
+        Acquired acquired = co_await worker_.acquire(i, {});
+        if (acquired.result.status != AcquireStatus::kOk) continue;  // the server times sessions out anyway
         std::vector<std::uint8_t> reply;
-        if (co_await exchangeOnce(*acquired.connection, perDeployment_[i], reply)) {
-          worker_.poolAt(i).release(std::move(acquired.connection));
+        if (co_await exchangeOnce(*acquired.result.connection, perDeployment_[i], reply)) {
+          acquired.pool->release(std::move(acquired.result.connection));
         } else {
-          worker_.poolAt(i).discard(std::move(acquired.connection));
+          acquired.pool->discard(std::move(acquired.result.connection));
         }
       }
     }
@@ -518,14 +527,15 @@ class ClientSession {
     }
     const std::string upstream = where.target->upstream;
     const std::string physical = where.target->database;
-    UpstreamPool* pool = worker_.pool(upstream);
-    if (!pool) {
+    const std::optional<std::size_t> deployment = shared_.deploymentOf(upstream);
+    if (!deployment) {
       errorMessage_ = "mongogate: no upstream named '" + upstream + "' is configured";
       co_return SessionStatus::kUpstreamUnavailable;
     }
-    AcquireResult acquired = co_await pool->acquire();
-    if (acquired.status != AcquireStatus::kOk) co_return acquireFailure(acquired, upstream);
-    std::unique_ptr<UpstreamConnection> connection = std::move(acquired.connection);
+    Acquired acquired = co_await worker_.acquire(*deployment, {});
+    if (acquired.result.status != AcquireStatus::kOk) co_return acquireFailure(acquired.result, upstream);
+    UpstreamPool* pool = acquired.pool;
+    std::unique_ptr<UpstreamConnection> connection = std::move(acquired.result.connection);
 
     bson_t list = BSON_INITIALIZER;
     BSON_APPEND_INT32(&list, "listCollections", 1);
@@ -611,8 +621,8 @@ class ClientSession {
     fanOutReplies_.resize(route_.fanOut.size());
     for (std::size_t i = 0; i < route_.fanOut.size(); ++i) {
       const router::SubRequest& part = route_.fanOut[i];
-      UpstreamPool* pool = worker_.pool(part.upstream);
-      if (!pool) {
+      const std::optional<std::size_t> deployment = shared_.deploymentOf(part.upstream);
+      if (!deployment) {
         errorMessage_ = "mongogate: no upstream named '" + part.upstream + "' is configured";
         co_return SessionStatus::kUpstreamUnavailable;
       }
@@ -620,15 +630,15 @@ class ClientSession {
       if (shared_.sessions) {
         // A part must not carry another deployment's $clusterTime (proxy/sessions.h).
         SessionFacts facts;
-        const auto deployment = shared_.deploymentOf(part.upstream);
-        if (deployment && readSessionFacts(part.body, facts) &&
+        if (readSessionFacts(part.body, facts) &&
             rewriteCausalFields(*shared_.sessions, facts, *deployment, part.body, causalBody_)) {
           partBody = causalBody_;
         }
       }
-      AcquireResult acquired = co_await pool->acquire();
-      if (acquired.status != AcquireStatus::kOk) co_return acquireFailure(acquired, part.upstream);
-      std::unique_ptr<UpstreamConnection> connection = std::move(acquired.connection);
+      Acquired acquired = co_await worker_.acquire(*deployment, {});
+      if (acquired.result.status != AcquireStatus::kOk) co_return acquireFailure(acquired.result, part.upstream);
+      UpstreamPool* pool = acquired.pool;
+      std::unique_ptr<UpstreamConnection> connection = std::move(acquired.result.connection);
       bool healthy = co_await exchangeOnce(*connection, partBody, fanOutReplies_[i]);
       laterBatches_.clear();
       std::int64_t cursorId = healthy ? router::cursorIdOf(fanOutReplies_[i]) : 0;
@@ -673,7 +683,11 @@ class ClientSession {
                       " ms waiting for a connection to upstream '" + upstream + "'";
       return SessionStatus::kPoolTimeout;
     }
-    errorMessage_ = "mongogate: upstream '" + upstream + "' is unreachable: " + acquired.error;
+    if (acquired.status == AcquireStatus::kNoSuitableServer) {
+      errorMessage_ = "mongogate: upstream '" + upstream + "': " + acquired.error;
+    } else {
+      errorMessage_ = "mongogate: upstream '" + upstream + "' is unreachable: " + acquired.error;
+    }
     return SessionStatus::kUpstreamUnavailable;
   }
 
@@ -705,40 +719,111 @@ class ClientSession {
     return replyOut_;
   }
 
-  awaitable<SessionStatus> forward(UpstreamPool& pool, const std::string& upstream, wire::Bytes request,
-                                   bool moreToCome, const router::RoutedCommand* route) {
+  // What forward() needs to know about the servers of a deployment with several.
+  struct ServerContext {
+    Topology* topology = nullptr;  // nullptr: a single-server deployment (nothing to track)
+    RequestFacts facts;
+  };
+
+  // Where a request goes within its deployment: its read preference, or the server that
+  // owns its cursor or transaction.
+  ServerRequest serverRequestFor(std::size_t deployment, std::string_view name, const ServerContext& context) {
+    ServerRequest request;
+    const RequestFacts& facts = context.facts;
+    request.selection = selectionFor(name, facts, context.topology->defaultReadPreference());
+    if (facts.cursorId != 0 && (name == "getMore" || name == "killCursors")) {
+      request.pinnedServer = shared_.cursors.get(AffinityTable::cursorKey(deployment, facts.cursorId));
+    } else if (facts.autocommitFalse && facts.txnNumber && !facts.lsid.empty() && !facts.startTransaction) {
+      request.pinnedServer =
+          shared_.transactions.get(AffinityTable::transactionKey(deployment, facts.lsid, *facts.txnNumber));
+    }
+    if (facts.maxTimeMs > 0) {
+      const auto selectionTimeout = std::chrono::milliseconds(shared_.config.topology.serverSelectionTimeoutMs);
+      request.deadline = std::chrono::steady_clock::now() +
+                         std::min<std::chrono::milliseconds>(selectionTimeout, std::chrono::milliseconds(facts.maxTimeMs));
+    }
+    return request;
+  }
+
+  // A reply from a server of a deployment with several: note who owns a new cursor or
+  // transaction, forget exhausted cursors, and react to "not primary"/"recovering".
+  void noteReply(std::size_t deployment, std::string_view name, const ServerContext& context, const Acquired& acquired,
+                 wire::Bytes reply, bool first) {
+    if (wire::readHeader(reply.data()).opCode != static_cast<std::int32_t>(wire::OpCode::kMsg)) return;
+    auto parsed = wire::parseOpMsg(reply, {.verifyChecksum = false, .validateBson = false});
+    if (!parsed.ok()) return;
+    const wire::Bytes body = parsed.value.body;
+    const std::size_t server = acquired.result.server;
+    if (const std::int32_t code = errorCodeOf(body); code != 0) {
+      // A secondary refusing a write sent to it on purpose (read preference) is healthy.
+      if (isStateChangeError(code) && (acquired.primary || (code != 10107 && code != 13435))) {
+        context.topology->markUnknown(server, "state change error " + std::to_string(code));
+      }
+      return;
+    }
+    const RequestFacts& facts = context.facts;
+    if (first && facts.startTransaction && facts.txnNumber && !facts.lsid.empty()) {
+      shared_.transactions.put(AffinityTable::transactionKey(deployment, facts.lsid, *facts.txnNumber), server);
+    }
+    if (name == "killCursors") {
+      shared_.cursors.erase(AffinityTable::cursorKey(deployment, facts.cursorId));
+      return;
+    }
+    const std::int64_t cursorId = router::cursorIdOf(body);
+    if (name == "getMore") {
+      if (cursorId == 0) shared_.cursors.erase(AffinityTable::cursorKey(deployment, facts.cursorId));
+    } else if (cursorId != 0) {
+      shared_.cursors.put(AffinityTable::cursorKey(deployment, cursorId), server);
+    }
+  }
+
+  awaitable<SessionStatus> forward(std::size_t deployment, const std::string& upstream, std::string_view name,
+                                   wire::Bytes body, wire::Bytes request, bool moreToCome,
+                                   const router::RoutedCommand* route) {
     struct InFlight {
       explicit InFlight(std::atomic<std::int64_t>& c) : counter(c) { counter.fetch_add(1); }
       ~InFlight() { counter.fetch_sub(1); }
       std::atomic<std::int64_t>& counter;
     } inFlight(shared_.requestsInFlight);
 
+    ServerContext context;
+    ServerRequest serverRequest;
+    Topology& topology = *shared_.topologies[deployment];
+    if (!topology.single()) {  // single-server deployments pay nothing for topology
+      context.topology = &topology;
+      context.facts = readRequestFacts(name, body);
+      serverRequest = serverRequestFor(deployment, name, context);
+    }
     const auto waitStarted = std::chrono::steady_clock::now();
-    AcquireResult acquired = co_await pool.acquire();
-    recordPoolAcquire(worker_, shared_.deploymentOf(upstream), acquired.status, waitStarted);
-    if (acquired.status != AcquireStatus::kOk) co_return acquireFailure(acquired, upstream);
-    std::unique_ptr<UpstreamConnection> connection = std::move(acquired.connection);
+    Acquired acquired = co_await worker_.acquire(deployment, serverRequest);
+    recordPoolAcquire(worker_, deployment, acquired.result.status, waitStarted);
+    if (acquired.result.status != AcquireStatus::kOk) co_return acquireFailure(acquired.result, upstream);
+    UpstreamPool& pool = *acquired.pool;
+    std::unique_ptr<UpstreamConnection> connection = std::move(acquired.result.connection);
     auto [writeError, written] = co_await asio::async_write(connection->stream, asio::buffer(request.data(), request.size()), nothrow);
     (void)written;
     if (writeError) {
       spdlog::warn("client {} (conn{}): upstream write failed: {}", peer_, connectionId_, writeError.message());
       pool.discard(std::move(connection));
+      if (context.topology) context.topology->markUnknown(acquired.result.server, "network error");
       co_return SessionStatus::kUpstreamIoError;
     }
     if (moreToCome) {  // unacknowledged: the upstream sends no reply
       pool.release(std::move(connection));
       co_return SessionStatus::kOk;
     }
-    for (;;) {
+    for (bool first = true;; first = false) {
       const ReadStatus status = co_await connection->reader.next(connection->stream);
       if (status != ReadStatus::kOk) {
         spdlog::warn("client {} (conn{}): the upstream failed before its reply was complete; closing the client connection",
                      peer_, connectionId_);
         pool.discard(std::move(connection));
+        if (context.topology) context.topology->markUnknown(acquired.result.server, "network error");
         co_return SessionStatus::kUpstreamIoError;
       }
       const wire::Bytes physicalReply = connection->reader.frame();
       if (replyTimesFor_) noteSessionReply(physicalReply);
+      if (context.topology) noteReply(deployment, name, context, acquired, physicalReply, first);
       const bool streaming = replyHasMoreToCome(physicalReply);
       labels_.commandError = !streaming && replyIsCommandError(physicalReply);
       const wire::Bytes reply = route ? logicalReply(*route, physicalReply) : physicalReply;
@@ -775,12 +860,19 @@ class ClientSession {
   }
 
   awaitable<bool> sendError(const StatusOutcome& outcome) {
-    static constexpr std::string_view kRetryable[] = {"RetryableWriteError"};
+    static constexpr std::string_view kRetryableWrite[] = {"RetryableWriteError"};
+    static constexpr std::string_view kTransient[] = {"TransientTransactionError"};
     wire::CommandError error{outcome.code, outcome.codeName, errorMessage_, {}};
     if (route_.refusal && outcome.code == 0) {
       error = {route_.refusal->code, route_.refusal->codeName, route_.refusal->message, {}};
     }
-    if (outcome.retryableLabel) error.labels = kRetryable;
+    if (outcome.retryableLabel) {
+      switch (retryLabelFor(wire::firstKey(requestBody_), requestBody_)) {
+        case RetryLabel::kRetryableWrite: error.labels = kRetryableWrite; break;
+        case RetryLabel::kTransientTransaction: error.labels = kTransient; break;
+        case RetryLabel::kNone: break;
+      }
+    }
     scratch_.clear();
     if (legacyRequest_) {
       wire::appendOpReplyError(scratch_, nextReplyId_++, requestId_, error);
@@ -799,6 +891,7 @@ class ClientSession {
   std::string peer_;
   ClientAuth auth_{worker_, peer_, connectionId_};  // SPEC §6: who the client is, what it may touch
   std::int32_t requestId_ = 0;
+  wire::Bytes requestBody_;  // the current OP_MSG request's body (for error labels)
   std::int32_t nextReplyId_ = 1;
   bool legacyRequest_ = false;
   std::optional<wire::Compressor> replyCompressor_;

@@ -62,6 +62,13 @@ const RestartOnly kRestartOnly[] = {
        b.admin.listen = a.admin.listen;
      }},
     MONGOGATE_SAME_FIELD("admin.port_file", admin.portFile),
+    // Monitors, breakers and the affinity tables are built at start from these.
+    MONGOGATE_SAME_FIELD("topology.heartbeat_frequency_ms", topology.heartbeatFrequencyMs),
+    MONGOGATE_SAME_FIELD("topology.server_selection_timeout_ms", topology.serverSelectionTimeoutMs),
+    MONGOGATE_SAME_FIELD("topology.local_threshold_ms", topology.localThresholdMs),
+    MONGOGATE_SAME_FIELD("topology.cursor_idle_timeout_ms", topology.cursorIdleTimeoutMs),
+    MONGOGATE_SAME_FIELD("topology.breaker.failure_threshold", topology.breakerFailureThreshold),
+    MONGOGATE_SAME_FIELD("topology.breaker.cool_down_ms", topology.breakerCoolDownMs),
 };
 
 #undef MONGOGATE_SAME_FIELD

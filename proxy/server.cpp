@@ -111,6 +111,7 @@ int Server::run() {
   const auto bound = acceptor.local_endpoint();
   if (!listenAdmin()) return 2;
   reloader_.start();
+  shared_.topologyService->start();
   for (auto& worker : workers_) worker->start();
   if (adminServer_) {
     adminState_->probeMain();
@@ -138,8 +139,8 @@ int Server::run() {
   Worker& first = *workers_.front();
   for (std::size_t i = 0; i < shared_.deployments.size(); ++i) {
     asio::co_spawn(first.ioc(), [&first, i]() -> awaitable<void> {
-      AcquireResult acquired = co_await first.poolAt(i).acquire();
-      if (acquired.status == AcquireStatus::kOk) first.poolAt(i).release(std::move(acquired.connection));
+      Acquired acquired = co_await first.acquire(i, {});
+      if (acquired.result.status == AcquireStatus::kOk) acquired.pool->release(std::move(acquired.result.connection));
     }, asio::detached);
   }
 
@@ -147,10 +148,6 @@ int Server::run() {
                bound.address().to_string(), bound.port(), shared_.clientTls ? " (TLS)" : "", workers_.size());
   for (const config::UpstreamConfig& upstream : config_.upstreams) {
     spdlog::info("upstream {} = {}", upstream.name, upstream.redactedUri());
-    if (upstream.hosts.size() > 1) {
-      spdlog::warn("upstream {} lists {} hosts; this version connects to the first one only ({})", upstream.name,
-                   upstream.hosts.size(), upstream.hosts.front().toString());
-    }
   }
   if (!config_.portFile.empty()) {
     const std::string temporary = config_.portFile + ".tmp";
@@ -170,6 +167,7 @@ int Server::run() {
   control_.run();
   if (adminServer_) adminServer_->stop();
   for (auto& worker : workers_) worker->join();
+  shared_.topologyService->stop();
   reloader_.stop();
   spdlog::info("mongogate stopped");
   return 0;

@@ -34,7 +34,9 @@ struct UpstreamConnection {
   std::chrono::steady_clock::time_point idleSince{};
 };
 
-enum class AcquireStatus { kOk, kTimeout, kConnectFailed, kShuttingDown };
+// kBreakerOpen: the server's circuit breaker refused without trying (fail fast).
+// kNoSuitableServer: no server of the deployment fits the request (Worker::acquire).
+enum class AcquireStatus { kOk, kTimeout, kConnectFailed, kShuttingDown, kBreakerOpen, kNoSuitableServer };
 
 // What went wrong while opening, for callers that react differently (the pool backs
 // off on any failure, /readyz reports authentication problems as such).
@@ -45,6 +47,7 @@ struct AcquireResult {
   std::unique_ptr<UpstreamConnection> connection;
   std::string error;  // why, for kConnectFailed: no host names, credentials or URI (clients see it)
   ConnectFailure failure = ConnectFailure::kNone;
+  std::size_t server = 0;  // the server's id in its deployment's topology (set by Worker::acquire)
 };
 
 struct UpstreamConnectOptions {

@@ -35,7 +35,7 @@ std::chrono::milliseconds reconnectBackoff(std::uint32_t failures, std::uint32_t
 
 UpstreamPool::UpstreamPool(asio::io_context& ioc, const UpstreamConnectOptions& connect, config::HostPort server,
                            const config::PoolConfig& settings, std::size_t maxSize, UpstreamLimitsStore& limits,
-                           std::size_t minSize)
+                           std::size_t minSize, CircuitBreaker* breaker)
     : ioc_(ioc),
       connect_(connect),
       server_(std::move(server)),
@@ -43,6 +43,7 @@ UpstreamPool::UpstreamPool(asio::io_context& ioc, const UpstreamConnectOptions& 
       maxSize_(maxSize == 0 ? 1 : maxSize),
       minSize_(std::min(minSize, maxSize_)),
       limits_(limits),
+      breaker_(breaker),
       random_(static_cast<std::uint_fast32_t>(reinterpret_cast<std::uintptr_t>(this) ^
                                               static_cast<std::uintptr_t>(Clock::now().time_since_epoch().count()))) {}
 
@@ -124,6 +125,9 @@ awaitable<AcquireResult> UpstreamPool::acquire() {
   const auto deadline = Clock::now() + std::chrono::milliseconds(settings_.waitQueueTimeoutMs);
   for (;;) {
     if (shuttingDown_) co_return AcquireResult{AcquireStatus::kShuttingDown, nullptr, "shutting down"};
+    if (breaker_ && breaker_->state() == CircuitBreaker::State::kOpen) {
+      co_return AcquireResult{AcquireStatus::kBreakerOpen, nullptr, "the server is failing (circuit breaker open)"};
+    }
     while (!idle_.empty()) {
       auto connection = std::move(idle_.back());
       idle_.pop_back();
@@ -215,9 +219,23 @@ void UpstreamPool::shutdown() {
 }
 
 awaitable<AcquireResult> UpstreamPool::connect() {
+  if (breaker_ && breaker_->admit() == CircuitBreaker::Admission::kReject) {
+    --connecting_;
+    --total_;
+    wakeOne();
+    co_return AcquireResult{AcquireStatus::kBreakerOpen, nullptr, "the server is failing (circuit breaker open)"};
+  }
   UpstreamLimits learned = limits_.get();
   AcquireResult result = co_await openUpstreamConnection(ioc_, connect_, server_, learned);
   --connecting_;
+  if (breaker_ && result.status == AcquireStatus::kOk && breaker_->onSuccess()) {
+    spdlog::info("upstream {} ({}): circuit breaker closed: connected again", connect_.upstream->name,
+                 server_.toString());
+  }
+  if (breaker_ && result.status != AcquireStatus::kOk && breaker_->onFailure()) {
+    spdlog::warn("upstream {} ({}): circuit breaker open: failing fast until a probe connects",
+                 connect_.upstream->name, server_.toString());
+  }
   if (result.status == AcquireStatus::kOk) {
     limits_.set(learned);
     failures_ = 0;

@@ -27,6 +27,7 @@
 
 #include "config/proxy_config.h"
 #include "proxy/asio.h"
+#include "proxy/breaker.h"
 #include "proxy/handshake.h"
 #include "proxy/upstream_connect.h"
 
@@ -49,9 +50,11 @@ class UpstreamPool {
  public:
   // `server` is the one host this pool connects to; `connect` says how (TLS context,
   // credentials, timeout). maxSize and minSize are this shard's share of the upstream's.
+  // `breaker`: the server's circuit breaker, shared by every worker (nullptr: none). While
+  // it is open, acquire() fails at once with kBreakerOpen; every connect reports to it.
   UpstreamPool(asio::io_context& ioc, const UpstreamConnectOptions& connect, config::HostPort server,
                const config::PoolConfig& settings, std::size_t maxSize, UpstreamLimitsStore& limits,
-               std::size_t minSize = 0);
+               std::size_t minSize = 0, CircuitBreaker* breaker = nullptr);
   UpstreamPool(const UpstreamPool&) = delete;
   UpstreamPool& operator=(const UpstreamPool&) = delete;
 
@@ -97,6 +100,7 @@ class UpstreamPool {
   std::size_t maxSize_;
   std::size_t minSize_;
   UpstreamLimitsStore& limits_;
+  CircuitBreaker* breaker_;
   std::size_t total_ = 0;
   std::size_t connecting_ = 0;
   bool shuttingDown_ = false;

@@ -4,7 +4,13 @@
 
 namespace mongogate::proxy {
 
-SharedState::SharedState(const config::ProxyConfig& c) : config(c), runtime(c) {
+SharedState::SharedState(const config::ProxyConfig& c)
+    : config(c),
+      runtime(c),
+      cursors(std::chrono::milliseconds(c.topology.cursorIdleTimeoutMs)),
+      // mongod aborts a transaction after transactionLifetimeLimitSeconds (60 s by default);
+      // a commit may be retried a while after that.
+      transactions(std::chrono::minutes(5)) {
   for (const config::UpstreamConfig& upstream : c.upstreams) {
     std::size_t index = deployments.size();
     for (std::size_t i = 0; i < deployments.size(); ++i) {
@@ -21,6 +27,7 @@ SharedState::SharedState(const config::ProxyConfig& c) : config(c), runtime(c) {
         if (!tls && startupError.empty()) startupError = "upstream " + upstream.name + ": " + error;
       }
       tlsContexts.push_back(std::move(tls));
+      topologies.push_back(std::make_unique<Topology>(upstream, c, tlsContexts.back().get()));
     }
     names_.emplace_back(upstream.name, index);
   }
@@ -37,6 +44,7 @@ SharedState::SharedState(const config::ProxyConfig& c) : config(c), runtime(c) {
   std::vector<std::string> poolNames;
   for (const config::UpstreamConfig* deployment : deployments) poolNames.push_back(deployment->name);
   metrics = std::make_unique<admin::Metrics>(workerThreadCount(c), std::move(upstreamNames), std::move(poolNames));
+  topologyService = std::make_unique<TopologyService>(topologies);
 }
 
 std::size_t workerThreadCount(const config::ProxyConfig& config) {
@@ -82,6 +90,7 @@ Worker::Worker(SharedState& shared, std::size_t threads, std::size_t index)
       runtimeReader_(shared.runtime),
       metrics_(shared.metrics->shardFor(index)) {
   if (threads == 0) threads = 1;
+  pools_.resize(shared.deployments.size());
   for (std::size_t i = 0; i < shared.deployments.size(); ++i) {
     const config::UpstreamConfig& deployment = *shared.deployments[i];
     UpstreamConnectOptions connect;
@@ -91,13 +100,13 @@ Worker::Worker(SharedState& shared, std::size_t threads, std::size_t index)
     connect.maxMessageSize = shared.config.maxMessageSize;
     connect.timeout = std::chrono::milliseconds(deployment.pool.connectTimeoutMs);
     // Exact shares (10 over 3 threads: 4, 3, 3), so the process never holds more than
-    // maxSize; but every worker can hold at least one connection.
+    // maxSize per server; but every worker can hold at least one connection.
     auto share = [&](std::size_t whole) { return whole / threads + (index < whole % threads ? 1 : 0); };
-    const std::size_t maxShard = std::max<std::size_t>(share(deployment.pool.maxSize), 1);
-    const std::size_t minShard = share(deployment.pool.minSize);
-    // The topology layer picks among the URI's hosts; until then the first one.
-    pools_.push_back(std::make_unique<UpstreamPool>(*ioc_, connect, deployment.hosts.front(), deployment.pool,
-                                                    maxShard, *shared.limits[i], minShard));
+    shards_.push_back({connect, std::max<std::size_t>(share(deployment.pool.maxSize), 1), share(deployment.pool.minSize)});
+    topologyReaders_.emplace_back(*shared.topologies[i]);
+    pools_[i].resize(kMaxServersPerDeployment);
+    // The servers known now (the seeds) get their pools at once: minSize applies from the start.
+    for (std::size_t server = 0; server < shared.topologies[i]->slotCount(); ++server) serverPool(i, server);
   }
 }
 
@@ -106,22 +115,113 @@ Worker::~Worker() {
   join();
   // Coroutine frames still parked in the io_context give connections and buffers back
   // as they are destroyed: the pools and buffers must outlive the io_context.
-  for (auto& pool : pools_) pool->shutdown();
+  for (auto& servers : pools_) {
+    for (auto& pool : servers) {
+      if (pool) pool->shutdown();
+    }
+  }
   ioc_.reset();
   pools_.clear();
 }
 
+UpstreamPool& Worker::serverPool(std::size_t deployment, std::size_t server) {
+  std::unique_ptr<UpstreamPool>& pool = pools_[deployment][server];
+  if (!pool) {
+    ServerSlot& slot = shared_.topologies[deployment]->slot(server);
+    const Shard& shard = shards_[deployment];
+    pool = std::make_unique<UpstreamPool>(*ioc_, shard.connect, slot.host, shared_.deployments[deployment]->pool,
+                                          shard.maxSize, *shared_.limits[deployment], shard.minSize, &slot.breaker);
+    if (started_) pool->start();
+  }
+  return *pool;
+}
+
+awaitable<Acquired> Worker::acquire(std::size_t deployment, const ServerRequest& request) {
+  using Clock = std::chrono::steady_clock;
+  Topology& topology = *shared_.topologies[deployment];
+  Acquired out;
+  if (topology.single() || request.pinnedServer) {
+    const std::size_t server = request.pinnedServer.value_or(0);
+    out.pool = &serverPool(deployment, server);
+    out.result = co_await out.pool->acquire();
+    out.result.server = server;
+    if (!topology.single() && (out.result.status == AcquireStatus::kConnectFailed ||
+                               out.result.status == AcquireStatus::kBreakerOpen)) {
+      topology.markUnknown(server, "cannot connect");
+    }
+    co_return out;
+  }
+  const auto& settings = shared_.config.topology;
+  const Clock::time_point deadline =
+      request.deadline != Clock::time_point{}
+          ? request.deadline
+          : Clock::now() + std::chrono::milliseconds(settings.serverSelectionTimeoutMs);
+  const std::uint64_t spin = spin_++;
+  bool checkRequested = false;
+  std::optional<asio::steady_timer> pause;
+  for (;;) {
+    const std::shared_ptr<const TopologySnapshot>& snapshot = topologyReaders_[deployment].snapshot();
+    if (auto index = selectServer(*snapshot, request.selection, spin, settings.localThresholdMs)) {
+      const ServerDescription& server = snapshot->servers[*index];
+      out.primary = server.type == ServerType::kRSPrimary;
+      out.pool = &serverPool(deployment, server.id);
+      out.result = co_await out.pool->acquire();
+      out.result.server = server.id;
+      if (out.result.status == AcquireStatus::kConnectFailed || out.result.status == AcquireStatus::kBreakerOpen) {
+        topology.markUnknown(server.id, "cannot connect");
+      }
+      co_return out;
+    }
+    if (Clock::now() >= deadline) break;
+    if (!checkRequested) {
+      topology.requestCheckAll();  // drivers' "request an immediate check" on a failed selection
+      checkRequested = true;
+    }
+    if (!pause) pause.emplace(*ioc_);
+    pause->expires_at(std::min(deadline, Clock::now() + std::chrono::milliseconds(20)));
+    co_await pause->async_wait(nothrow);
+  }
+  out.result.status = AcquireStatus::kNoSuitableServer;
+  out.result.error = std::string("no suitable server (") +
+                     (request.selection.write ? "no primary" : "none matches the read preference") + ") within " +
+                     std::to_string(settings.serverSelectionTimeoutMs) + " ms";
+  co_return out;
+}
+
+UpstreamPool& Worker::primaryPool(std::size_t deployment) {
+  const std::shared_ptr<const TopologySnapshot>& snapshot = topologyReaders_[deployment].snapshot();
+  const ServerDescription* primary = snapshot->type == TopologyType::kSingle ? nullptr : snapshot->primary();
+  return serverPool(deployment, primary ? primary->id : 0);
+}
+
+PoolStats Worker::poolStats(std::size_t deployment, std::size_t server) const {
+  const auto& pool = pools_[deployment][server];
+  return pool ? pool->stats() : PoolStats{};
+}
+
+PoolStats Worker::poolStats(std::size_t deployment) const {
+  PoolStats sum;
+  for (const auto& pool : pools_[deployment]) {
+    if (!pool) continue;
+    const PoolStats s = pool->stats();
+    sum.total += s.total;
+    sum.idle += s.idle;
+    sum.waiting += s.waiting;
+  }
+  return sum;
+}
+
 void Worker::start() {
-  for (auto& pool : pools_) pool->start();
+  started_ = true;
+  for (auto& servers : pools_) {
+    for (auto& pool : servers) {
+      if (pool) pool->start();
+    }
+  }
   thread_ = std::thread([this] {
     auto guard = asio::make_work_guard(*ioc_);
     ioc_->run();
   });
-}
-
-UpstreamPool* Worker::pool(std::string_view upstreamName) {
-  auto index = shared_.deploymentOf(upstreamName);
-  return index ? pools_[*index].get() : nullptr;
 }
 
 }  // namespace mongogate::proxy

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -12,10 +13,12 @@
 
 #include "admin/metrics.h"
 #include "config/proxy_config.h"
+#include "proxy/affinity.h"
 #include "proxy/asio.h"
 #include "proxy/buffer_pool.h"
 #include "proxy/handshake.h"
 #include "proxy/tls.h"
+#include "proxy/topology_monitor.h"
 #include "proxy/runtime_config.h"
 #include "proxy/sessions.h"
 #include "proxy/stream.h"
@@ -43,6 +46,12 @@ class SharedState {
   // worker (OpenSSL contexts are safe to share once set up).
   std::vector<std::unique_ptr<ssl::context>> tlsContexts;
   std::string startupError;  // a TLS context could not be made: the server must not start
+  std::vector<std::unique_ptr<Topology>> topologies;         // per deployment
+  // Monitors every topology on its own thread (Server::run starts and stops it).
+  std::unique_ptr<TopologyService> topologyService;
+  // Deployments with several servers: the server of a cursor, of a transaction.
+  AffinityTable cursors;
+  AffinityTable transactions;
   router::StoreRegistry registry;  // registry.loaded(): routing may start
 
   // Store assignment is rare (inserts into the registry collection) and must see every
@@ -76,6 +85,19 @@ class SharedState {
   std::vector<std::pair<std::string, std::size_t>> names_;
 };
 
+// What a request asks of its deployment's servers (proxy/topology.h).
+struct ServerRequest {
+  Selection selection;                       // default: the primary
+  std::optional<std::size_t> pinnedServer;   // cursor or transaction affinity: this server
+  std::chrono::steady_clock::time_point deadline{};  // selection + acquire; {} = serverSelectionTimeout
+};
+
+struct Acquired {
+  AcquireResult result;          // result.server: the server's id
+  UpstreamPool* pool = nullptr;  // give the connection back here (release / discard)
+  bool primary = false;          // the server was the primary when selected
+};
+
 // Worker threads for a configuration: config.threads, or one per core.
 std::size_t workerThreadCount(const config::ProxyConfig& config);
 
@@ -95,10 +117,16 @@ class Worker {
   }
 
   asio::io_context& ioc() { return *ioc_; }
-  UpstreamPool& mainPool() { return *pools_.front(); }
-  // The pool of an upstream by name; nullptr when no such upstream is configured.
-  UpstreamPool* pool(std::string_view upstreamName);
-  UpstreamPool& poolAt(std::size_t deployment) { return *pools_[deployment]; }
+  // Selects a server of the deployment (waiting up to the deadline for one to be
+  // suitable) and borrows a connection to it. Single-server deployments skip selection.
+  awaitable<Acquired> acquire(std::size_t deployment, const ServerRequest& request);
+  // The pool of the deployment's primary as last seen (its one server when Single; the
+  // first seed while no primary is known), for work outside request routing.
+  UpstreamPool& primaryPool(std::size_t deployment);
+  UpstreamPool& mainPool() { return primaryPool(0); }
+  // Pool counts of one deployment: summed over its servers, or of one server.
+  PoolStats poolStats(std::size_t deployment) const;
+  PoolStats poolStats(std::size_t deployment, std::size_t server) const;
   BufferPool& buffers() { return buffers_; }
   SharedState& shared() { return shared_; }
   router::RegistryReader& registry() { return registryReader_; }
@@ -109,10 +137,21 @@ class Worker {
   SharedState& shared_;
   BufferPool buffers_;
   std::unique_ptr<asio::io_context> ioc_;
-  std::vector<std::unique_ptr<UpstreamPool>> pools_;  // per deployment
+  UpstreamPool& serverPool(std::size_t deployment, std::size_t server);
+
+  std::vector<std::vector<std::unique_ptr<UpstreamPool>>> pools_;  // [deployment][server id], made on first use
+  std::vector<TopologyReader> topologyReaders_;                     // per deployment
   router::RegistryReader registryReader_;
   RuntimeConfigReader runtimeReader_;
   admin::MetricsShard& metrics_;
+  struct Shard {
+    UpstreamConnectOptions connect;
+    std::size_t maxSize;  // this worker's share, per server
+    std::size_t minSize;
+  };
+  std::vector<Shard> shards_;  // per deployment
+  bool started_ = false;
+  std::uint64_t spin_ = 0;  // rotates among equally suitable servers
   std::thread thread_;
 };
 

@@ -319,13 +319,18 @@ class Upstream:
     def uri(self) -> str:
         return f"mongodb://127.0.0.1:{self.port}/"
 
-    def start(self) -> "Upstream":
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, port: int = 0) -> "Upstream":
+        """Start on ``port`` (0: one the OS chooses)."""
         if not UPSTREAM_SCRIPT.exists():
             raise RuntimeError(f"{UPSTREAM_SCRIPT} does not exist")
         port_file = self.workdir / f"upstream-{self.name}.port"
         with contextlib.suppress(FileNotFoundError):
             port_file.unlink()
-        args = [PYTHON, str(UPSTREAM_SCRIPT), "--port", "0", "--port-file", str(port_file),
+        args = [PYTHON, str(UPSTREAM_SCRIPT), "--port", str(port), "--port-file", str(port_file),
                 "--name", self.name]
         if self.max_wire_version is not None:
             args += ["--max-wire-version", str(self.max_wire_version)]
@@ -350,6 +355,12 @@ class Upstream:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=STOP_TIMEOUT)
+
+    def restart(self) -> "Upstream":
+        """Stop, then start again on the same port (an upstream that went away and came back)."""
+        port = self.port
+        self.stop()
+        return self.start(port)
 
     # -- control plane (direct connection, never through the proxy) --------------------
 
@@ -387,6 +398,10 @@ class Upstream:
 
     def stats(self) -> dict:
         return self._checked({"mockStats": 1})
+
+    def set_role(self, role: str, **options: Any) -> None:
+        """Pose as a replica-set member or a mongos (see mock_upstream.py's mockSetRole)."""
+        self._checked({"mockSetRole": role, **options})
 
     def find_all(self, db: str, collection: str, filter: Optional[dict] = None) -> list[dict]:
         """Every matching document, read straight from the upstream."""

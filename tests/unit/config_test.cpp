@@ -79,6 +79,26 @@ TEST(ConfigTest, RedactedUriHidesThePassword) {
   EXPECT_EQ(u.redactedUri(), "mongodb://h1:27017/db");
 }
 
+TEST(ConfigTest, UriTopologyOptions) {
+  UpstreamConfig u;
+  ASSERT_EQ(parseUpstreamUri("mongodb://a:1,b:2/db?replicaSet=rs0&readPreference=secondaryPreferred"
+                             "&readPreferenceTags=dc:east,rack:1&readPreferenceTags=",
+                             u),
+            "");
+  EXPECT_EQ(u.replicaSet, "rs0");
+  EXPECT_FALSE(u.directConnection);
+  EXPECT_EQ(u.readPreference, "secondaryPreferred");
+  ASSERT_EQ(u.readPreferenceTags.size(), 2u);
+  EXPECT_EQ(u.readPreferenceTags[0],
+            (std::vector<std::pair<std::string, std::string>>{{"dc", "east"}, {"rack", "1"}}));
+  EXPECT_TRUE(u.readPreferenceTags[1].empty());  // {}: any server
+  ASSERT_EQ(parseUpstreamUri("mongodb://a:1/db?directConnection=true", u), "");
+  EXPECT_TRUE(u.directConnection);
+  EXPECT_EQ(u.replicaSet, "");
+  EXPECT_EQ(u.readPreference, "primary");
+  EXPECT_TRUE(u.readPreferenceTags.empty());
+}
+
 // ---- The seeds' variables with no configuration file (SPEC §9). ----
 
 TEST(ConfigTest, SeedsAloneWithDefaults) {

@@ -135,6 +135,12 @@ INSTANTIATE_TEST_SUITE_P(
                    "expected a whole number from 1 to 100000, got 'lots'", 1},
         BrokenCase{"PoolSizeZero", "pool:\n  max_size: 0\n", "pool.max_size", "from 1 to 100000, got '0'", 2},
         BrokenCase{"PoolNotAMap", "pool: 5\n", "pool", "expected a map of settings, got a single value"},
+        BrokenCase{"HeartbeatTooFrequent", "topology:\n  heartbeat_frequency_ms: 10\n",
+                   "topology.heartbeat_frequency_ms", "from 50 to 3600000, got '10'", 2},
+        BrokenCase{"BreakerThresholdNotANumber", "topology:\n  breaker: { failure_threshold: many }\n",
+                   "topology.breaker.failure_threshold", "got 'many'", 2},
+        BrokenCase{"BreakerUnknownKey", "topology:\n  breaker: { cooldown_ms: 5 }\n",
+                   "topology.breaker.cooldown_ms", "unknown key", 2},
         BrokenCase{"UnknownNestedKey", "routing:\n  stor_databases: { count: 3 }\n", "routing.stor_databases",
                    "unknown key", 2},
         BrokenCase{"UnknownTopLevelKey", "listn: 127.0.0.1:1\n", "listn", "unknown key", 1},
@@ -283,6 +289,12 @@ TEST(ConfigYamlTest, FileFillsEveryStruct) {
                     "  shard2: { uri: \"mongodb://s2:27017\" }\n"
                     "  shard3: { uri: \"mongodb://s3:27017\" }\n"
                     "pool: { max_size: 10, wait_queue_timeout_ms: 30, connect_timeout_ms: 40, idle_check_ms: 50 }\n"
+                    "topology:\n"
+                    "  heartbeat_frequency_ms: 700\n"
+                    "  server_selection_timeout_ms: 800\n"
+                    "  local_threshold_ms: 9\n"
+                    "  cursor_idle_timeout_ms: 60000\n"
+                    "  breaker: { failure_threshold: 2, cool_down_ms: 900 }\n"
                     "routing:\n"
                     "  registry_collection: tenants\n"
                     "  master_admin: { databases: [masteradmin], upstream: shard3, physical_database: ma }\n"
@@ -316,6 +328,12 @@ TEST(ConfigYamlTest, FileFillsEveryStruct) {
   EXPECT_EQ(c.pool.waitQueueTimeoutMs, 30u);
   EXPECT_EQ(c.pool.connectTimeoutMs, 40u);
   EXPECT_EQ(c.pool.idleCheckMs, 50u);
+  EXPECT_EQ(c.topology.heartbeatFrequencyMs, 700u);
+  EXPECT_EQ(c.topology.serverSelectionTimeoutMs, 800u);
+  EXPECT_EQ(c.topology.localThresholdMs, 9u);
+  EXPECT_EQ(c.topology.cursorIdleTimeoutMs, 60'000u);
+  EXPECT_EQ(c.topology.breakerFailureThreshold, 2u);
+  EXPECT_EQ(c.topology.breakerCoolDownMs, 900u);
 
   ASSERT_EQ(c.upstreams.size(), 4u);
   EXPECT_EQ(c.upstreams[0].name, "main");
@@ -624,6 +642,12 @@ TEST(ConfigYamlTest, ExampleFileValidates) {
   EXPECT_EQ(c.log.slowOperationMs, defaults.log.slowOperationMs);
   EXPECT_EQ(c.maxMessageSize, defaults.maxMessageSize);
   EXPECT_EQ(c.drainTimeoutMs, defaults.drainTimeoutMs);
+  EXPECT_EQ(c.topology.heartbeatFrequencyMs, defaults.topology.heartbeatFrequencyMs);
+  EXPECT_EQ(c.topology.serverSelectionTimeoutMs, defaults.topology.serverSelectionTimeoutMs);
+  EXPECT_EQ(c.topology.localThresholdMs, defaults.topology.localThresholdMs);
+  EXPECT_EQ(c.topology.cursorIdleTimeoutMs, defaults.topology.cursorIdleTimeoutMs);
+  EXPECT_EQ(c.topology.breakerFailureThreshold, defaults.topology.breakerFailureThreshold);
+  EXPECT_EQ(c.topology.breakerCoolDownMs, defaults.topology.breakerCoolDownMs);
   EXPECT_EQ(c.portFile, defaults.portFile);
   EXPECT_EQ(c.pool.maxSize, defaults.pool.maxSize);
   EXPECT_EQ(c.pool.waitQueueTimeoutMs, defaults.pool.waitQueueTimeoutMs);

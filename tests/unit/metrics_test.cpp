@@ -147,6 +147,8 @@ TEST(MetricsTableTest, DeclaresTheMetricsTheAdminPortPromises) {
       {"mongogate_config_reloads_total", MetricType::kCounter},
       {"mongogate_config_generation", MetricType::kGauge},
       {"mongogate_config_last_reload_success_timestamp_seconds", MetricType::kGauge},
+      {"mongogate_upstream_breaker_state", MetricType::kGauge},
+      {"mongogate_upstream_servers", MetricType::kGauge},
   };
   for (const auto& [name, type] : expected) {
     const MetricInfo* found = nullptr;
@@ -317,6 +319,17 @@ TEST(MetricsTextTest, LabelValuesAreEscaped) {
   const std::string text = metrics.render(gauges);
   EXPECT_NE(text.find(R"(mongogate_pool_timeouts_total{upstream="we\"ird\\pool\n"} 0)"), std::string::npos) << text;
   EXPECT_NE(text.find(R"(mongogate_stores_per_database{database="db\"x"} 1)"), std::string::npos);
+}
+
+TEST(MetricsTextTest, BreakerStatesAndServerCountsByType) {
+  Metrics metrics(1, {"main"}, {"main"});
+  GaugeValues gauges;
+  gauges.servers = {{"main", "a:1", "RSPrimary", 0}, {"main", "b:2", "RSSecondary", 2}, {"main", "c:3", "RSSecondary", 1}};
+  const std::string text = metrics.render(gauges);
+  EXPECT_NE(text.find(R"(mongogate_upstream_breaker_state{upstream="main",server="b:2"} 2)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(mongogate_upstream_breaker_state{upstream="main",server="c:3"} 1)"), std::string::npos);
+  EXPECT_NE(text.find(R"(mongogate_upstream_servers{upstream="main",type="RSSecondary"} 2)"), std::string::npos);
+  EXPECT_NE(text.find(R"(mongogate_upstream_servers{upstream="main",type="RSPrimary"} 1)"), std::string::npos);
 }
 
 }  // namespace

@@ -137,7 +137,8 @@ TEST(ReloadPlanTest, RoutesToAnUpstreamThatIsNotRunningAreRefused) {
 TEST(ReloadPlanTest, RestartOnlySettingsAreListed) {
   const std::vector<std::string> paths = restartOnlySettings();
   for (const char* path : {"listen", "threads", "pool.max_size", "upstreams", "admin.listen", "log.format",
-                           "max_message_size", "tls", "compression"}) {
+                           "max_message_size", "tls", "compression", "topology.heartbeat_frequency_ms",
+                           "topology.breaker.cool_down_ms"}) {
     EXPECT_TRUE(contains(paths, path)) << path;
   }
   EXPECT_FALSE(contains(paths, "routing.main_database"));

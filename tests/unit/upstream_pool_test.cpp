@@ -87,7 +87,7 @@ class UpstreamPoolTest : public testing::Test {
     connect.maxMessageSize = wire::kDefaultMaxMessageSize;
     connect.timeout = std::chrono::milliseconds(settings_.connectTimeoutMs);
     pool_ = std::make_unique<UpstreamPool>(ioc_, connect, upstream_.hosts.front(), settings_, maxSize, limits_,
-                                           minSize);
+                                           minSize, breaker_ ? &*breaker_ : nullptr);
   }
   awaitable<void> sleep(int ms) {
     asio::steady_timer t(ioc_, std::chrono::milliseconds(ms));
@@ -112,6 +112,7 @@ class UpstreamPoolTest : public testing::Test {
   UpstreamLimitsStore limits_{UpstreamLimits{}};
   config::UpstreamConfig upstream_;
   config::PoolConfig settings_;
+  std::optional<CircuitBreaker> breaker_;
   std::unique_ptr<UpstreamPool> pool_;
 };
 
@@ -214,6 +215,46 @@ TEST_F(UpstreamPoolTest, UnreachableUpstreamFailsWithAReason) {
     EXPECT_EQ(r.error.find("127.0.0.1"), std::string::npos) << r.error;
     EXPECT_EQ(r.error.find(std::to_string(closedPort)), std::string::npos) << r.error;
     EXPECT_EQ(pool_->stats().total, 0u);
+  });
+}
+
+TEST_F(UpstreamPoolTest, BreakerOpensAfterConsecutiveFailuresAndFailsFast) {
+  std::uint16_t closedPort;
+  {
+    tcp::acceptor probe(ioc_, {asio::ip::make_address("127.0.0.1"), 0});
+    closedPort = probe.local_endpoint().port();
+  }
+  breaker_.emplace(2, 60'000);
+  settings_.backoffInitialMs = 0;  // every acquire tries to connect
+  settings_.backoffMaxMs = 0;
+  makePool(4, closedPort);
+  run([&]() -> awaitable<void> {
+    EXPECT_EQ((co_await pool_->acquire()).status, AcquireStatus::kConnectFailed);
+    EXPECT_EQ(breaker_->state(), CircuitBreaker::State::kClosed);
+    EXPECT_EQ((co_await pool_->acquire()).status, AcquireStatus::kConnectFailed);
+    EXPECT_EQ(breaker_->state(), CircuitBreaker::State::kOpen);
+    const auto started = std::chrono::steady_clock::now();
+    AcquireResult r = co_await pool_->acquire();
+    EXPECT_EQ(r.status, AcquireStatus::kBreakerOpen);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(50));
+    EXPECT_EQ(r.error.find("127.0.0.1"), std::string::npos) << r.error;
+    EXPECT_EQ(pool_->stats().total, 0u);
+  });
+}
+
+TEST_F(UpstreamPoolTest, HalfOpenBreakerClosesWhenTheProbeConnects) {
+  FakeUpstream server(ioc_);
+  breaker_.emplace(1, 1);
+  breaker_->onFailure();  // opened; the 1 ms cool-down passes at once
+  makePool(2, server.port());
+  run([&]() -> awaitable<void> {
+    asio::steady_timer pause(ioc_, std::chrono::milliseconds(5));
+    co_await pause.async_wait(nothrow);
+    EXPECT_EQ(breaker_->state(), CircuitBreaker::State::kHalfOpen);
+    AcquireResult r = co_await pool_->acquire();
+    EXPECT_EQ(r.status, AcquireStatus::kOk);
+    EXPECT_EQ(breaker_->state(), CircuitBreaker::State::kClosed);
+    if (r.connection) pool_->release(std::move(r.connection));
   });
 }
 

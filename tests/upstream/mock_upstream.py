@@ -131,7 +131,13 @@ CODE_NAMES = {
 _HANDSHAKE_NAMES = ('hello', 'ismaster')
 # Control commands are for the tests; never recorded, never faulted.
 CONTROL_COMMANDS = ('mockRecorded', 'mockClearRecorded', 'mockFault', 'mockClearFaults',
-                    'mockStats')
+                    'mockStats', 'mockSetRole', 'mockSeed')
+# Replica-set roles (mockSetRole, --role): a secondary refuses these with NotWritablePrimary.
+ROLES = ('standalone', 'primary', 'secondary', 'mongos')
+_WRITE_COMMANDS = frozenset(['insert', 'update', 'delete', 'findAndModify', 'create', 'drop',
+                             'dropDatabase', 'createIndexes', 'dropIndexes', 'deleteIndexes',
+                             'renameCollection', 'collMod', 'bulkWrite', 'commitTransaction',
+                             'abortTransaction'])
 # Aliases the server registers besides the canonical spelling.
 _ALIASES = {'buildinfo': 'buildInfo', 'findandmodify': 'findAndModify', 'dbstats': 'dbStats',
             'collstats': 'collStats', 'getlasterror': 'getLastError'}
@@ -593,11 +599,20 @@ class MockUpstream(object):
        reply: {...} (for 'reply'), db, collection}             -> {ok, faultId}
       {mockClearFaults: 1}
       {mockStats: 1} -> {ok, connectionsOpened, connectionsCurrent, commands, ...}
+      {mockSetRole: 'primary'|'secondary'|'mongos'|'standalone', setName, hosts: [...],
+       me, primary (the primary's host:port a secondary reports), electionTerm (primary:
+       electionId and setVersion 1 in hello), tags: {...}}          -> {ok}
+        Pose as a member of a replica set (hello describes setName, hosts, primary; a
+        secondary answers writes with NotWritablePrimary) or as a mongos (msg isdbgrid).
+        Data is not replicated: each server keeps its own, and its own record.
+      {mockSeed: <collection>, db, documents: [...]}  -> {ok, n}
+        Insert straight into the store, whatever the role (seeds a secondary's data).
     """
 
     def __init__(self, name='mock', host='127.0.0.1', port=0, max_wire_version=21,
                  min_wire_version=0, record_file=None, users=None, compressors=('zlib',),
-                 tls_cert_key_file=None, verbose=False, cluster_time_key=None, sessions=True):
+                 tls_cert_key_file=None, verbose=False, cluster_time_key=None, sessions=True,
+                 role=None):
         self.name = name
         self.host = host
         self._requested_port = int(port or 0)
@@ -648,6 +663,9 @@ class MockUpstream(object):
         self._started = time.time()
         self._wire = None
         self._handlers = self._build_handlers()
+        self._role = {'role': 'standalone'}  # see set_role()
+        if role:
+            self.set_role(**role)
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -772,6 +790,22 @@ class MockUpstream(object):
     def _sleep(self, seconds):
         """Sleep, but wake at stop(). Returns False if the server is stopping."""
         return not self._stop_event.wait(seconds)
+
+    # ---- replica-set / mongos role ---------------------------------------------------------
+
+    def set_role(self, role='standalone', set_name=None, hosts=None, me=None, primary=None,
+                 election_term=None, tags=None):
+        if role not in ROLES:
+            raise CommandError(2, 'mockSetRole: role must be one of %s' % (ROLES,))
+        if role in ('primary', 'secondary') and not set_name:
+            raise CommandError(2, 'mockSetRole: a replica-set role needs setName')
+        self._role = {'role': role, 'setName': set_name, 'hosts': list(hosts or []), 'me': me,
+                      'primary': primary, 'electionTerm': election_term,
+                      'tags': dict(tags or {})}
+        self._log('role: %s' % self._role)
+
+    def role(self):
+        return dict(self._role)
 
     # ---- stats ----------------------------------------------------------------------------
 
@@ -982,6 +1016,12 @@ class MockUpstream(object):
                              % incoming.name)
         if self._credentials and conn.user is None and canonical not in _AUTH_EXEMPT:
             return error_doc(13, 'Command %s requires authentication' % incoming.name)
+        if self._role['role'] == 'secondary' and canonical in _WRITE_COMMANDS:
+            # As mongod 4.4+: a retryable write (txnNumber, no transaction) may be retried.
+            body = incoming.body
+            retryable = 'txnNumber' in body and body.get('autocommit', True) is not False
+            return error_doc(10107, 'not primary',
+                             **({'errorLabels': ['RetryableWriteError']} if retryable else {}))
         handler = self._handlers.get(canonical)
         if handler is None:
             return error_doc(59, "no such command: '%s'" % incoming.name)
@@ -1128,6 +1168,19 @@ class MockUpstream(object):
         if name == 'mockClearFaults':
             self.clear_faults()
             return _ok()
+        if name == 'mockSetRole':
+            self.set_role(role=body.get('mockSetRole'), set_name=body.get('setName'),
+                          hosts=body.get('hosts'), me=body.get('me'),
+                          primary=body.get('primary'), election_term=body.get('electionTerm'),
+                          tags=body.get('tags'))
+            return _ok()
+        if name == 'mockSeed':
+            docs = list(body.get('documents') or [])
+            with self._lock:
+                self._ensure_collection(body.get('db') or 'test', body.get('mockSeed'))
+                if docs:
+                    self._collection(body.get('db') or 'test', body.get('mockSeed')).insert_many(docs)
+            return _ok(n=len(docs))
         if name == 'mockStats':
             doc = self.stats()
             doc['faults'] = self.faults()
@@ -1208,10 +1261,26 @@ class MockUpstream(object):
             conn.client_metadata = body['client']
         conn.handshake_done = True
         doc = {}
+        role = self._role
+        writable = role['role'] != 'secondary'
         if incoming.name == 'hello':
-            doc['isWritablePrimary'] = True
+            doc['isWritablePrimary'] = writable
         else:
-            doc['ismaster'] = True
+            doc['ismaster'] = writable
+        if role['role'] == 'mongos':
+            doc['msg'] = 'isdbgrid'
+        elif role['role'] in ('primary', 'secondary'):
+            me = role['me'] or self.address
+            doc.update({'setName': role['setName'], 'hosts': role['hosts'] or [me], 'me': me,
+                        'secondary': role['role'] == 'secondary'})
+            primary = me if role['role'] == 'primary' else role['primary']
+            if primary:
+                doc['primary'] = primary
+            if role['tags']:
+                doc['tags'] = role['tags']
+            if role['role'] == 'primary' and role['electionTerm'] is not None:
+                doc['setVersion'] = 1
+                doc['electionId'] = ObjectId('7fffffff%016x' % int(role['electionTerm']))
         doc.update({
             'helloOk': True,
             'maxBsonObjectSize': MAX_BSON_OBJECT_SIZE,
@@ -2607,6 +2676,12 @@ def main(argv=None):
     parser.add_argument('--no-sessions', action='store_true',
                         help='like a server without logical sessions: hello has no '
                              'logicalSessionTimeoutMinutes')
+    parser.add_argument('--role', choices=ROLES, help='pose as a replica-set member or a mongos '
+                        '(also the mockSetRole control command)')
+    parser.add_argument('--set-name', help='replica-set name (--role primary/secondary)')
+    parser.add_argument('--hosts', help='comma list of the set members as host:port')
+    parser.add_argument('--me', help="this member's host:port (default: the bound address)")
+    parser.add_argument('--primary', help='the primary a secondary reports (host:port)')
     args = parser.parse_args(argv)
 
     upstream = MockUpstream(
@@ -2615,7 +2690,10 @@ def main(argv=None):
         record_file=args.record_file, users=_parse_users(args.user),
         compressors=[c for c in args.compressors.split(',') if c],
         tls_cert_key_file=args.tls_cert_key_file, verbose=args.verbose,
-        cluster_time_key=args.cluster_time_key, sessions=not args.no_sessions)
+        cluster_time_key=args.cluster_time_key, sessions=not args.no_sessions,
+        role=dict(role=args.role, set_name=args.set_name,
+                  hosts=[h for h in (args.hosts or '').split(',') if h], me=args.me,
+                  primary=args.primary) if args.role else None)
 
     done = threading.Event()
 
