@@ -265,6 +265,9 @@ std::string Metrics::render(const GaugeValues& gauges) const {
       case MetricId::kClientConnections:
         w.sample(metric.name, {}, gauges.clientConnections);
         break;
+      case MetricId::kOpenTransactions:
+        w.sample(metric.name, {}, gauges.openTransactions);
+        break;
       case MetricId::kUpstreamConnections:
         for (const GaugeValues::Pool& pool : gauges.pools) {
           w.sample(metric.name, {{"upstream", pool.upstream}, {"state", "idle"}}, pool.idle);

@@ -32,6 +32,8 @@ enum class MetricType { kCounter, kGauge, kHistogram };
   X(kPhysicalDatabaseRequests, "mongogate_physical_database_requests_total", kCounter, "database",            \
     "Routed client requests by the physical database they went to: the main database, a store database, other") \
   X(kClientConnections, "mongogate_client_connections", kGauge, "", "Open client connections")               \
+  X(kOpenTransactions, "mongogate_open_transactions", kGauge, "",                                             \
+    "Multi-document transactions open through this process (a SIGTERM drain waits for them)")                 \
   X(kUpstreamConnections, "mongogate_upstream_connections", kGauge, "upstream,state",                        \
     "Pooled upstream connections (all workers) by state: idle or busy")                                      \
   X(kPoolWait, "mongogate_pool_wait_seconds", kHistogram, "upstream",                                         \
@@ -181,6 +183,7 @@ class alignas(64) MetricsShard {
 // Values that live elsewhere (pools, registry, connection counter), read at scrape time.
 struct GaugeValues {
   std::int64_t clientConnections = 0;
+  std::uint64_t openTransactions = 0;
   struct Pool {
     std::string upstream;
     std::uint64_t idle = 0;

@@ -221,6 +221,7 @@ std::vector<admin::ServerRow> ProxyAdminState::serverRows(std::size_t deployment
 std::string ProxyAdminState::metricsText() const {
   admin::GaugeValues gauges;
   gauges.clientConnections = shared_.clientConnections.load();
+  gauges.openTransactions = shared_.openTransactions.open();
   const PoolCounts counts = poolStats();
   const std::vector<PoolStats>& pools = counts.deployments;
   for (std::size_t i = 0; i < pools.size(); ++i) {

@@ -175,6 +175,7 @@ class ClientSession {
       if (outcome.closeClient) break;
     }
     stream_.close();
+    if (startedTransaction_) shared_.openTransactions.connectionClosed(connectionId_);
     shared_.clientConnections.fetch_sub(1);
     spdlog::debug("client {} (conn{}): disconnected", peer_, connectionId_);
   }
@@ -390,8 +391,35 @@ class ClientSession {
       request = rewritten_;
     }
     const bool rewriteReplies = !route_.mappings.empty() || !route_.newStores.empty();
+    const bool endsTransaction = name == "commitTransaction" || name == "abortTransaction";
+    if (endsTransaction || startsTransaction(message.body)) {
+      co_return co_await forwardTransactionStatement(endsTransaction, *deployment, name, message, request,
+                                                     rewriteReplies ? &route_ : nullptr);
+    }
     co_return co_await forward(*deployment, route_.upstream, name, message.body, request, message.moreToCome(),
                                rewriteReplies ? &route_ : nullptr);
+  }
+
+  // A statement that opens or ends a multi-document transaction: counted in
+  // shared_.openTransactions (proxy/sessions.h) so that a drain waits for it. Open from
+  // the first statement's forwarding; ended once commit or abort got a reply.
+  awaitable<SessionStatus> forwardTransactionStatement(bool ends, std::size_t deployment, std::string_view name,
+                                                       const wire::OpMsgView& message, wire::Bytes request,
+                                                       const router::RoutedCommand* route) {
+    SessionFacts facts;
+    const bool tracked = readSessionFacts(message.body, facts) && facts.key && facts.txnNumber;
+    if (tracked && !ends) {
+      shared_.openTransactions.started(*facts.key, *facts.txnNumber, connectionId_);
+      startedTransaction_ = true;
+    }
+    const SessionStatus status =
+        co_await forward(deployment, route_.upstream, name, message.body, request, message.moreToCome(), route);
+    // kClientIoError: the reply came, only writing it to the client failed. A first
+    // statement that reached no upstream opened nothing there.
+    const bool replied = status == SessionStatus::kOk || status == SessionStatus::kClientIoError;
+    const bool unsent = status == SessionStatus::kPoolTimeout || status == SessionStatus::kUpstreamUnavailable;
+    if (tracked && (ends ? replied : unsent)) shared_.openTransactions.ended(*facts.key, *facts.txnNumber);
+    co_return status;
   }
 
   // Sessions across several deployments (proxy/sessions.h): endSessions split, the
@@ -912,6 +940,7 @@ class ClientSession {
   std::vector<std::uint8_t> stripped_;      // a reply body without serverInfo
   RequestLabels labels_;  // the current request's metric labels
   bool sawCompressed_ = false;
+  bool startedTransaction_ = false;  // shared_.openTransactions may hold one of this connection's
   // Sessions across deployments (proxy/sessions.h); unused with one deployment.
   SessionFacts sessionFacts_;                  // the current request's (borrows its frame)
   std::optional<std::size_t> replyTimesFor_;   // learn $clusterTime/operationTime from this deployment

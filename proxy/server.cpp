@@ -62,15 +62,19 @@ awaitable<void> Server::drainAndStop(tcp::acceptor& acceptor) {
   acceptor.close(ignored);
   const std::uint32_t drainTimeoutMs = shared_.runtime.current()->config.drainTimeoutMs;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(drainTimeoutMs);
-  spdlog::info("shutting down: no new connections; waiting up to {} ms for {} in-flight requests",
-               drainTimeoutMs, shared_.requestsInFlight.load());
+  // The workers keep serving the open client connections meanwhile: a client can still
+  // send the rest of its transaction and its commitTransaction.
+  spdlog::info("shutting down: no new connections; waiting up to {} ms for {} in-flight requests and {} open "
+               "transactions", drainTimeoutMs, shared_.requestsInFlight.load(), shared_.openTransactions.open());
   asio::steady_timer tick(control_);
-  while (shared_.requestsInFlight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+  const auto busy = [this] { return shared_.requestsInFlight.load() > 0 || shared_.openTransactions.open() > 0; };
+  while (busy() && std::chrono::steady_clock::now() < deadline) {
     tick.expires_after(std::chrono::milliseconds(10));
     co_await tick.async_wait(nothrow);
   }
-  if (shared_.requestsInFlight.load() > 0) {
-    spdlog::warn("drain timeout: abandoning {} in-flight requests", shared_.requestsInFlight.load());
+  if (busy()) {
+    spdlog::warn("drain timeout after {} ms: abandoning {} in-flight requests and {} open transactions",
+                 drainTimeoutMs, shared_.requestsInFlight.load(), shared_.openTransactions.open());
   }
   for (auto& worker : workers_) worker->stop();
   control_.stop();

@@ -1,8 +1,9 @@
 // proxy/server.h — the listening socket, the worker threads, signals and shutdown.
 //
 // Promise: accepts clients on the configured address and hands each one to a worker
-// thread round-robin; SIGTERM/SIGINT stop accepting, let in-flight requests finish for
-// up to drainTimeoutMs, and make run() return 0. SIGHUP reloads the configuration
+// thread round-robin; SIGTERM/SIGINT stop accepting (readiness off), keep serving the
+// open client connections until no request is in flight and no transaction is open
+// (proxy/sessions.h OpenTransactions) or drainTimeoutMs passed, and make run() return 0. SIGHUP reloads the configuration
 // (proxy/config_reload.h).
 #pragma once
 

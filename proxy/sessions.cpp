@@ -82,11 +82,46 @@ bool readSessionFacts(wire::Bytes body, SessionFacts& out) {
   return it.err_off == 0;
 }
 
-std::size_t SessionTable::KeyHash::operator()(const SessionKey& key) const {
+std::size_t SessionKeyHash::operator()(const SessionKey& key) const {
   // A UUID v4 is random already: its first bytes are a good hash.
   std::size_t h = 0;
   std::memcpy(&h, key.data(), sizeof h);
   return h;
+}
+
+bool startsTransaction(wire::Bytes body) {
+  bson_iter_t it;
+  if (body.size() < 5 || !iterInit(it, body)) return false;
+  while (bson_iter_next(&it)) {
+    if (bson_iter_key_len(&it) == 16 && std::memcmp(bson_iter_key(&it), "startTransaction", 16) == 0) {
+      return bson_iter_as_bool(&it);
+    }
+  }
+  return false;
+}
+
+void OpenTransactions::started(const SessionKey& key, std::int64_t txnNumber, std::int64_t connectionId,
+                               Clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  Entry& entry = entries_[key];
+  if (entry.started != Clock::time_point{} && entry.txnNumber > txnNumber) return;  // a stale retry
+  entry = {txnNumber, connectionId, now};
+}
+
+void OpenTransactions::ended(const SessionKey& key, std::int64_t txnNumber) {
+  std::lock_guard lock(mutex_);
+  if (auto it = entries_.find(key); it != entries_.end() && it->second.txnNumber == txnNumber) entries_.erase(it);
+}
+
+void OpenTransactions::connectionClosed(std::int64_t connectionId) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(entries_, [&](const auto& item) { return item.second.connectionId == connectionId; });
+}
+
+std::size_t OpenTransactions::open(Clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(entries_, [&](const auto& item) { return now - item.second.started >= lifetime_; });
+  return entries_.size();
 }
 
 SessionTable::SessionTable(std::size_t deployments, std::chrono::minutes timeout)

@@ -9,8 +9,9 @@
 //   * endSessions is split: each deployment is sent only the sessions it has seen;
 //   * a deployment is never sent another deployment's signed $clusterTime, nor an
 //     afterClusterTime that it did not issue to the session.
-// With one deployment nothing here is used: everything passes through (mongogate is
-// then as transparent as a mongos in front of one shard).
+// With one deployment nothing here is used but OpenTransactions (the drain's count):
+// everything passes through (mongogate is then as transparent as a mongos in front of
+// one shard).
 //
 // The table is process-wide (a session's connections may land on different worker
 // threads) and sharded by lsid so that threads rarely contend. Entries idle longer than
@@ -32,6 +33,9 @@ namespace mongogate::proxy {
 
 // The 16-byte UUID of lsid.id.
 using SessionKey = std::array<std::uint8_t, 16>;
+struct SessionKeyHash {
+  std::size_t operator()(const SessionKey& key) const;
+};
 
 // The session facts of one command body; every Bytes borrows from the body.
 struct SessionFacts {
@@ -97,12 +101,9 @@ class SessionTable {
     std::vector<ClusterTimestamp> operationTimes;  // per deployment; 0 = none
     std::chrono::steady_clock::time_point lastUsed;
   };
-  struct KeyHash {
-    std::size_t operator()(const SessionKey& key) const;
-  };
   struct Shard {
     mutable std::mutex mutex;
-    std::unordered_map<SessionKey, Entry, KeyHash> entries;
+    std::unordered_map<SessionKey, Entry, SessionKeyHash> entries;
     std::uint32_t sinceSweep = 0;
   };
   struct DeploymentClock {
@@ -135,6 +136,44 @@ void noteReplyTimes(SessionTable& table, const SessionFacts& facts, std::size_t 
 // "admin"} holding the sessions deployment i saw (empty when none), and forgets them.
 // Returns false on a malformed command.
 bool splitEndSessions(SessionTable& table, wire::Bytes body, std::vector<std::vector<std::uint8_t>>& perDeployment);
+
+// True when a command body has a top-level startTransaction: true: one walk over the
+// top-level keys, no allocation, no lock (all an ordinary command pays for the table below).
+bool startsTransaction(wire::Bytes body);
+
+// The multi-document transactions open through this process, whatever the number of
+// deployments: a SIGTERM drain waits for them (SPEC §9). Process-wide and keyed by
+// lsid.id, because a driver may commit on another pooled connection than the one that
+// started the transaction. Only transaction statements touch it: a statement with
+// startTransaction opens (a later txnNumber on the session replaces the earlier one);
+// commitTransaction / abortTransaction with a reply, or the close of the client
+// connection that started it, ends one. Entries older than `lifetime` (the server's
+// default transactionLifetimeLimitSeconds) count no more: a vanished client cannot
+// hold a drain (which its timeout bounds anyway).
+class OpenTransactions {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit OpenTransactions(Clock::duration lifetime = std::chrono::seconds(60)) : lifetime_(lifetime) {}
+
+  void started(const SessionKey& key, std::int64_t txnNumber, std::int64_t connectionId,
+               Clock::time_point now = Clock::now());
+  // A reply to commitTransaction / abortTransaction for (key, txnNumber).
+  void ended(const SessionKey& key, std::int64_t txnNumber);
+  // The client connection closed: the transactions it started end.
+  void connectionClosed(std::int64_t connectionId);
+  // Transactions open now (forgets the expired ones).
+  std::size_t open(Clock::time_point now = Clock::now());
+
+ private:
+  struct Entry {
+    std::int64_t txnNumber = 0;
+    std::int64_t connectionId = 0;
+    Clock::time_point started;
+  };
+  Clock::duration lifetime_;
+  std::mutex mutex_;
+  std::unordered_map<SessionKey, Entry, SessionKeyHash> entries_;
+};
 
 // {abortTransaction: 1, lsid, txnNumber, autocommit: false, $db: "admin"}.
 void appendAbortTransaction(std::vector<std::uint8_t>& out, wire::Bytes lsid, std::int64_t txnNumber);

@@ -62,6 +62,8 @@ class SharedState {
   std::atomic<std::int64_t> nextConnectionId{1};
   std::atomic<std::int64_t> clientConnections{0};
   std::atomic<std::int64_t> requestsInFlight{0};
+  // Multi-document transactions open through this process: the drain waits for them.
+  OpenTransactions openTransactions;
   // Readiness is false for good (POST /v1/drain, SIGTERM); the proxy keeps serving.
   std::atomic<bool> draining{false};
   // Client side (SPEC §6): the compressors offered in hello, this process's serviceId

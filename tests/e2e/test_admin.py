@@ -31,6 +31,7 @@ EXPECTED_FAMILIES = {
     "mongogate_requests": "counter",
     "mongogate_request_duration_seconds": "histogram",
     "mongogate_client_connections": "gauge",
+    "mongogate_open_transactions": "gauge",
     "mongogate_upstream_connections": "gauge",
     "mongogate_pool_wait_seconds": "histogram",
     "mongogate_pool_timeouts": "counter",

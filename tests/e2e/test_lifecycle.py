@@ -1,10 +1,12 @@
-"""mongogate as a process: start-up contract, environment fallbacks, SIGTERM, dead upstream.
+"""mongogate as a process: start-up contract, environment fallbacks, SIGTERM (its drain
+waits for in-flight requests and open transactions), dead upstream.
 
 Run: MONGOGATE_BIN=build/proxy/mongogate /usr/bin/python3 -m unittest -v test_lifecycle
 """
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
@@ -109,6 +111,57 @@ class Lifecycle(E2ETestCase):
         self.assertFalse(t.is_alive())
         self.assertNotIn("error", result, result)
         self.assertEqual(result["doc"].get("ok"), 1.0, result)
+
+    def start_draining_proxy(self, drain_timeout_ms: int):
+        proxy = self.start_proxy(self.upstream, ["--drain-timeout-ms", str(drain_timeout_ms)], admin=True)
+        wait_until(lambda: proxy.admin_request("GET", "/readyz")[0] == 200, 15, message="/readyz 200")
+        client = client_for(proxy.port)
+        self.addCleanup(client.close)
+        return proxy, client
+
+    def open_transaction(self, proxy, client, collection: str):
+        """A transaction with one insert, not committed; the open-transactions gauge shows it."""
+        session = client.start_session()
+        self.addCleanup(session.end_session)
+        session.start_transaction()
+        client[DB][collection].insert_one({"_id": "in-txn"}, session=session)
+        metrics = proxy.admin_request("GET", "/metrics")[2].decode()
+        self.assertIn("\nmongogate_open_transactions 1\n", metrics)
+        return session
+
+    def test_sigterm_waits_for_an_open_transaction_to_commit(self):
+        # Issue 6: on SIGTERM, readiness turns false and new connections are refused, but an
+        # open transaction may still commit on its connection; exit 0 follows the commit.
+        proxy, client = self.start_draining_proxy(15000)
+        session = self.open_transaction(proxy, client, "drain_commit")
+        proxy.proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: proxy.admin_request("GET", "/readyz")[0] == 503, 5, message="/readyz 503")
+        wait_until(lambda: proxy.log().count("open transactions") > 0, 5, message="the drain's log line")
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", proxy.port), timeout=2).close()
+        time.sleep(1.0)
+        self.assertTrue(proxy.alive(), "mongogate exited with a transaction still open")
+        self.assertEqual(self.upstream.find_all(DB, "drain_commit"), [])
+        committed = time.monotonic()
+        session.commit_transaction()
+        proxy.proc.wait(timeout=5)
+        self.assertLess(time.monotonic() - committed, 5)
+        self.assertEqual(self.upstream.find_all(DB, "drain_commit"), [{"_id": "in-txn"}])
+        self.assertNotIn("drain timeout", proxy.log())
+        self.stop_proxy(proxy)  # exit code 0, no sanitizer report
+
+    def test_sigterm_with_a_transaction_never_committed_exits_at_the_drain_timeout(self):
+        proxy, client = self.start_draining_proxy(2000)
+        self.open_transaction(proxy, client, "drain_abandoned")
+        signalled = time.monotonic()
+        proxy.proc.send_signal(signal.SIGTERM)
+        proxy.proc.wait(timeout=STOP_TIMEOUT)
+        waited = time.monotonic() - signalled
+        self.assertGreaterEqual(waited, 1.9)
+        self.assertLess(waited, 10)
+        proxy.wait_for_log(r"drain timeout after 2000 ms: abandoning 0 in-flight requests and 1 open transactions")
+        self.assertEqual(self.upstream.find_all(DB, "drain_abandoned"), [])
+        self.stop_proxy(proxy)  # exit code 0, no sanitizer report
 
     def test_unreachable_upstream_is_an_error_reply_not_a_hang(self):
         dead = f"mongodb://127.0.0.1:{unused_port()}/{harness.MAIN_DB}"

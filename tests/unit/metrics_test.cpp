@@ -134,6 +134,7 @@ TEST(MetricsTableTest, DeclaresTheMetricsTheAdminPortPromises) {
       {"mongogate_requests_total", MetricType::kCounter},
       {"mongogate_request_duration_seconds", MetricType::kHistogram},
       {"mongogate_client_connections", MetricType::kGauge},
+      {"mongogate_open_transactions", MetricType::kGauge},
       {"mongogate_upstream_connections", MetricType::kGauge},
       {"mongogate_pool_wait_seconds", MetricType::kHistogram},
       {"mongogate_pool_timeouts_total", MetricType::kCounter},
@@ -275,6 +276,7 @@ TEST(MetricsTextTest, EveryLineIsACommentOrAWellFormedSample) {
   metrics.shardFor(1).recordAuthFailure();
   GaugeValues gauges;
   gauges.clientConnections = 3;
+  gauges.openTransactions = 2;
   gauges.pools = {{"main", 2, 1}};
   gauges.storesPerDatabase = {{"pos_db_1", 4}};
   gauges.registryStores = 4;
@@ -286,6 +288,7 @@ TEST(MetricsTextTest, EveryLineIsACommentOrAWellFormedSample) {
     EXPECT_TRUE(wellFormedSample(line)) << line;
   }
   EXPECT_EQ(sampleValue(text, "mongogate_client_connections"), 3);
+  EXPECT_EQ(sampleValue(text, "mongogate_open_transactions"), 2);
   EXPECT_EQ(sampleValue(text, R"(mongogate_upstream_connections{upstream="main",state="idle"})"), 2);
   EXPECT_EQ(sampleValue(text, R"(mongogate_upstream_connections{upstream="main",state="busy"})"), 1);
   EXPECT_EQ(sampleValue(text, R"(mongogate_pool_wait_seconds_count{upstream="main"})"), 1);

@@ -244,5 +244,66 @@ TEST(SessionsTest, AbortTransactionCarriesTheSession) {
   EXPECT_TRUE(abort.inTransaction);
 }
 
+TEST(OpenTransactionsTest, StartTransactionIsFoundAtTheTopLevelOnly) {
+  bson_t start = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&start, "insert", "orders");
+  appendLsid(&start, "lsid", 0x01);
+  BSON_APPEND_BOOL(&start, "startTransaction", true);
+  BSON_APPEND_BOOL(&start, "autocommit", false);
+  EXPECT_TRUE(startsTransaction(bytesOf(&start)));
+
+  bson_t later = BSON_INITIALIZER;  // a later statement of the transaction
+  BSON_APPEND_UTF8(&later, "insert", "orders");
+  BSON_APPEND_BOOL(&later, "autocommit", false);
+  EXPECT_FALSE(startsTransaction(bytesOf(&later)));
+
+  bson_t nested = BSON_INITIALIZER;  // a field of a document is not the command's
+  BSON_APPEND_UTF8(&nested, "find", "orders");
+  bson_t filter;
+  BSON_APPEND_DOCUMENT_BEGIN(&nested, "filter", &filter);
+  BSON_APPEND_BOOL(&filter, "startTransaction", true);
+  bson_append_document_end(&nested, &filter);
+  EXPECT_FALSE(startsTransaction(bytesOf(&nested)));
+
+  bson_t off = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&off, "insert", "orders");
+  BSON_APPEND_BOOL(&off, "startTransaction", false);
+  EXPECT_FALSE(startsTransaction(bytesOf(&off)));
+  EXPECT_FALSE(startsTransaction({}));
+}
+
+TEST(OpenTransactionsTest, CommitAbortLaterTxnNumberAndConnectionCloseEndThem) {
+  OpenTransactions open;
+  open.started(keyOf(1), 5, /*connectionId=*/10);
+  open.started(keyOf(2), 1, 10);
+  open.started(keyOf(3), 7, 11);
+  EXPECT_EQ(open.open(), 3u);
+  open.ended(keyOf(1), 4);  // another transaction of the session: not this one
+  EXPECT_EQ(open.open(), 3u);
+  open.ended(keyOf(1), 5);
+  EXPECT_EQ(open.open(), 2u);
+  open.started(keyOf(3), 8, 12);  // a later txnNumber replaces the session's earlier one
+  EXPECT_EQ(open.open(), 2u);
+  open.ended(keyOf(3), 7);
+  EXPECT_EQ(open.open(), 2u);
+  open.started(keyOf(3), 7, 12);  // a stale statement does not bring the old one back
+  open.ended(keyOf(3), 8);
+  EXPECT_EQ(open.open(), 1u);
+  open.connectionClosed(11);  // started nothing that is still open
+  EXPECT_EQ(open.open(), 1u);
+  open.connectionClosed(10);
+  EXPECT_EQ(open.open(), 0u);
+}
+
+TEST(OpenTransactionsTest, ExpireAfterTheirLifetime) {
+  OpenTransactions open(std::chrono::seconds(60));
+  const auto t0 = OpenTransactions::Clock::now();
+  open.started(keyOf(1), 1, 1, t0);
+  open.started(keyOf(2), 1, 1, t0 + std::chrono::seconds(30));
+  EXPECT_EQ(open.open(t0 + std::chrono::seconds(59)), 2u);
+  EXPECT_EQ(open.open(t0 + std::chrono::seconds(60)), 1u);
+  EXPECT_EQ(open.open(t0 + std::chrono::seconds(90)), 0u);
+}
+
 }  // namespace
 }  // namespace mongogate::proxy
