@@ -10,7 +10,9 @@ import signal
 import socket
 import threading
 import time
+import uuid
 
+from bson import Binary, Int64
 from pymongo import MongoClient
 
 import harness
@@ -162,6 +164,36 @@ class Lifecycle(E2ETestCase):
         proxy.wait_for_log(r"drain timeout after 2000 ms: abandoning 0 in-flight requests and 1 open transactions")
         self.assertEqual(self.upstream.find_all(DB, "drain_abandoned"), [])
         self.stop_proxy(proxy)  # exit code 0, no sanitizer report
+
+    def test_open_transactions_end_on_commit_from_another_connection_or_when_their_connection_closes(self):
+        # The count is by session, process-wide: a driver may commit on another pooled
+        # connection; the connection that started a transaction closing ends it too.
+        proxy, _ = self.start_draining_proxy(10000)
+
+        def gauge() -> str:
+            text = proxy.admin_request("GET", "/metrics")[2].decode()
+            return next(line for line in text.splitlines() if line.startswith("mongogate_open_transactions "))
+
+        def start(conn: WireConnection, lsid: dict, coll: str) -> None:
+            reply = conn.command({"insert": coll, "documents": [{"_id": 1}], "lsid": lsid, "txnNumber": Int64(1),
+                                  "startTransaction": True, "autocommit": False}, db=DB)
+            self.assertEqual(reply.get("ok"), 1.0, reply)
+
+        first = {"id": Binary(uuid.uuid4().bytes, 4)}
+        with WireConnection(proxy.port) as starter, WireConnection(proxy.port) as other:
+            start(starter, first, "drain_other_conn")
+            self.assertEqual(gauge(), "mongogate_open_transactions 1")
+            reply = other.command({"commitTransaction": 1, "lsid": first, "txnNumber": Int64(1),
+                                   "autocommit": False}, db="admin")
+            self.assertEqual(reply.get("ok"), 1.0, reply)
+            self.assertEqual(gauge(), "mongogate_open_transactions 0")
+            start(starter, {"id": Binary(uuid.uuid4().bytes, 4)}, "drain_closed_conn")
+            self.assertEqual(gauge(), "mongogate_open_transactions 1")
+        wait_until(lambda: gauge() == "mongogate_open_transactions 0", 5, message="the gauge back to 0")
+        self.assertEqual(self.upstream.find_all(DB, "drain_other_conn"), [{"_id": 1}])
+        signalled = time.monotonic()
+        self.stop_proxy(proxy)
+        self.assertLess(time.monotonic() - signalled, 5)
 
     def test_unreachable_upstream_is_an_error_reply_not_a_hang(self):
         dead = f"mongodb://127.0.0.1:{unused_port()}/{harness.MAIN_DB}"
