@@ -303,6 +303,8 @@ class RequestDeadline(FaultTestCase):
             # The client connection is kept and serves the next request.
             again = conn.command({"find": "hung", "filter": {}, "maxTimeMS": 5000}, db=DB, timeout=10)
             self.assertEqual(again.get("ok"), 1.0, again)
+        line = self.proxy.wait_for_log(r"no reply to find from upstream .* within 1200 ms; answering MaxTimeMSExpired")
+        self.assertNotIn(str(self.upstream.port), line)  # the configured name, never the host
         self.assert_bystander_works()
 
     def test_reply_within_the_grace_arrives(self):
@@ -344,6 +346,7 @@ class GlobalRequestTimeout(FaultTestCase):
             self.assertGreaterEqual(elapsed, 0.7)
             self.assertLess(elapsed, 5.0)
             self.assertEqual(conn.command({"ping": 1}, db=DB, timeout=10).get("ok"), 1.0)
+        self.proxy.wait_for_log(r"no reply to find from upstream .* within 800 ms; answering ExceededTimeLimit")
         self.assert_bystander_works()
 
     def test_max_time_overrides_the_global_timeout(self):
