@@ -8,6 +8,7 @@ Run: MONGOGATE_BIN=build/proxy/mongogate /usr/bin/python3 -m unittest -v test_fa
 
 from __future__ import annotations
 
+import signal
 import socket
 import struct
 import threading
@@ -348,6 +349,24 @@ class GlobalRequestTimeout(FaultTestCase):
             self.assertEqual(conn.command({"ping": 1}, db=DB, timeout=10).get("ok"), 1.0)
         self.proxy.wait_for_log(r"no reply to find from upstream .* within 800 ms; answering ExceededTimeLimit")
         self.assert_bystander_works()
+
+    def test_a_reload_applies_the_timeout(self):
+        def config(timeout_ms: int) -> dict:
+            return {"upstreams": {"main": {"uri": self.upstream.uri + harness.MAIN_DB}},
+                    "topology": {"request_timeout_ms": timeout_ms}}
+
+        proxy = self.start_configured_proxy(config(0), name="deadline-reload")
+        self.upstream.add_fault("find", "delay", delayMs=1200, times=1, collection="slow")
+        with WireConnection(proxy.port, timeout=30) as conn:
+            self.assertEqual(conn.command({"find": "slow", "filter": {}}, db=DB, timeout=30).get("ok"), 1.0)
+            harness.write_yaml_config(self.workdir / f"{proxy.name}.yaml", config(500))
+            proxy.proc.send_signal(signal.SIGHUP)
+            proxy.wait_for_log(r"configuration reload \(SIGHUP\) applied", timeout=10)
+            self.upstream.add_fault("find", "hang", times=1, collection="hung")
+            started = time.monotonic()
+            doc = conn.command({"find": "hung", "filter": {}}, db=DB, timeout=30)
+            self.assertEqual(doc.get("code"), 262, doc)
+            self.assertLess(time.monotonic() - started, 5.0)
 
     def test_max_time_overrides_the_global_timeout(self):
         self.upstream.add_fault("find", "delay", delayMs=1500, times=1, collection="slow")
