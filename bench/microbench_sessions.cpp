@@ -1,6 +1,8 @@
 // Per-request cost of the session rules with several deployments (proxy/sessions.h):
 // reading the session facts of a command, recording it in the table, making its causal
-// fields fit for the target, and learning the times of a reply. Figures only.
+// fields fit for the target, and learning the times of a reply. Figures only. Also the
+// request deadline's maxTimeMS lookup (proxy/topology.h maxTimeMsOf), paid by every request
+// to a single-server deployment.
 #include <benchmark/benchmark.h>
 #include <bson/bson.h>
 
@@ -8,6 +10,7 @@
 #include <vector>
 
 #include "proxy/sessions.h"
+#include "proxy/topology.h"
 
 namespace {
 
@@ -113,6 +116,18 @@ void BM_NoteReplyTimes(benchmark::State& state) {
   for (auto _ : state) mongogate::proxy::noteReplyTimes(table, facts, 0, reply);
 }
 BENCHMARK(BM_NoteReplyTimes)->Arg(1)->Arg(100);
+
+// Arg 0: the driver's find as is; arg 1: with maxTimeMS as its last key.
+void BM_MaxTimeMsOf(benchmark::State& state) {
+  std::vector<std::uint8_t> body = causalFind();
+  if (state.range(0) != 0) {
+    bson_t* doc = bson_new_from_data(body.data(), body.size());
+    BSON_APPEND_INT32(doc, "maxTimeMS", 200);
+    body = bytesOf(doc);
+  }
+  for (auto _ : state) benchmark::DoNotOptimize(mongogate::proxy::maxTimeMsOf(body));
+}
+BENCHMARK(BM_MaxTimeMsOf)->Arg(0)->Arg(1);
 
 }  // namespace
 

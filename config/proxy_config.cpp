@@ -215,6 +215,16 @@ const Setting kSettings[] = {
      [](const std::string& v, Draft& d, const Origin&) {
        return setNumber<std::uint32_t>(v, d.config.topology.cursorIdleTimeoutMs, 1'000, 86'400'000);
      }},
+    {"topology.request_deadline_grace_ms", "--request-deadline-grace-ms", "MONGOGATE_REQUEST_DEADLINE_GRACE_MS",
+     "a number", "a command with maxTimeMS gets MaxTimeMSExpired when no reply came within maxTimeMS + this (default 1000)",
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::uint32_t>(v, d.config.topology.requestDeadlineGraceMs, 0, 3'600'000);
+     }},
+    {"topology.request_timeout_ms", "--request-timeout-ms", "MONGOGATE_REQUEST_TIMEOUT_MS", "a number",
+     "a command without maxTimeMS gets ExceededTimeLimit when no reply came within this (default 0 = no limit)",
+     [](const std::string& v, Draft& d, const Origin&) {
+       return setNumber<std::uint32_t>(v, d.config.topology.requestTimeoutMs, 0, 86'400'000);
+     }},
     {"topology.breaker.failure_threshold", "--breaker-failure-threshold", "MONGOGATE_BREAKER_FAILURE_THRESHOLD",
      "a number", "consecutive connect failures that open a server's circuit breaker (default 5, 0 = off)",
      [](const std::string& v, Draft& d, const Origin&) {

@@ -118,6 +118,10 @@ struct TopologyConfig {
   std::uint32_t cursorIdleTimeoutMs = 1'800'000;   // forget a cursor's server after this idle time
   std::uint32_t breakerFailureThreshold = 5;       // consecutive connect failures that open it (0 = off)
   std::uint32_t breakerCoolDownMs = 5'000;         // open this long, then one probe
+  // A request's deadline (reloadable): a command with maxTimeMS gets no reply-wait beyond
+  // maxTimeMS + this grace (the server's own MaxTimeMSExpired normally comes first) ...
+  std::uint32_t requestDeadlineGraceMs = 1'000;
+  std::uint32_t requestTimeoutMs = 0;              // ... one without it, this (0 = none)
 };
 
 // Where the store registry comes from and how it stays current (SPEC §2, §5).

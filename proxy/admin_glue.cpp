@@ -29,7 +29,9 @@ admin::RequestResult resultOf(SessionStatus status) {
     case SessionStatus::kUnsupportedOpQuery: return admin::RequestResult::kClientError;
     case SessionStatus::kPoolTimeout: return admin::RequestResult::kPoolTimeout;
     case SessionStatus::kUpstreamUnavailable: return admin::RequestResult::kUpstreamUnavailable;
-    case SessionStatus::kUpstreamIoError: return admin::RequestResult::kUpstreamError;
+    case SessionStatus::kUpstreamIoError:
+    case SessionStatus::kMaxTimeExpired:  // the upstream did not answer in time
+    case SessionStatus::kRequestTimeout: return admin::RequestResult::kUpstreamError;
     case SessionStatus::kClientClosed:
     case SessionStatus::kClientIoError: return admin::RequestResult::kClientGone;
   }

@@ -3,6 +3,7 @@
 #include <bson/bson.h>
 #include <spdlog/spdlog.h>
 
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -23,6 +24,9 @@
 #include "wire/op_msg.h"
 
 namespace mongogate::proxy {
+
+using namespace asio::experimental::awaitable_operators;
+
 namespace {
 
 std::string_view opcodeName(std::int32_t op) {
@@ -805,6 +809,42 @@ class ClientSession {
     }
   }
 
+  // When a forwarded request stops waiting for its reply (README "Errors"): maxTimeMS plus
+  // the grace, else the global request timeout, else never (kind kOk).
+  struct RequestDeadline {
+    SessionStatus kind = SessionStatus::kOk;
+    std::chrono::milliseconds budget{0};
+    std::chrono::steady_clock::time_point at;
+  };
+
+  RequestDeadline deadlineFor(std::int64_t maxTimeMs, std::chrono::steady_clock::time_point started) const {
+    const config::TopologyConfig& settings = runtime_->config.topology;
+    RequestDeadline deadline;
+    if (maxTimeMs > 0) {
+      deadline.kind = SessionStatus::kMaxTimeExpired;
+      // Servers refuse maxTimeMS above 2^31 - 1; the clamp keeps the sum from overflowing.
+      const std::int64_t capped = std::min<std::int64_t>(maxTimeMs, std::numeric_limits<std::int32_t>::max());
+      deadline.budget = std::chrono::milliseconds(capped) + std::chrono::milliseconds(settings.requestDeadlineGraceMs);
+    } else if (settings.requestTimeoutMs > 0) {
+      deadline.kind = SessionStatus::kRequestTimeout;
+      deadline.budget = std::chrono::milliseconds(settings.requestTimeoutMs);
+    } else {
+      return deadline;
+    }
+    deadline.at = started + deadline.budget;
+    return deadline;
+  }
+
+  // The upstream's next reply frame, or nullopt at `at` (the read is then cancelled).
+  awaitable<std::optional<ReadStatus>> readBefore(UpstreamConnection& connection,
+                                                  std::chrono::steady_clock::time_point at) {
+    asio::steady_timer timer(stream_.get_executor());
+    timer.expires_at(at);
+    auto outcome = co_await (connection.reader.next(connection.stream) || timer.async_wait(nothrow));
+    if (outcome.index() == 1) co_return std::nullopt;
+    co_return std::get<0>(outcome);
+  }
+
   awaitable<SessionStatus> forward(std::size_t deployment, const std::string& upstream, std::string_view name,
                                    wire::Bytes body, wire::Bytes request, bool moreToCome,
                                    const router::RoutedCommand* route) {
@@ -823,6 +863,8 @@ class ClientSession {
       serverRequest = serverRequestFor(deployment, name, context);
     }
     const auto waitStarted = std::chrono::steady_clock::now();
+    const RequestDeadline deadline =
+        deadlineFor(context.topology ? context.facts.maxTimeMs : maxTimeMsOf(body), waitStarted);
     Acquired acquired = co_await worker_.acquire(deployment, serverRequest);
     recordPoolAcquire(worker_, deployment, acquired.result.status, waitStarted);
     if (acquired.result.status != AcquireStatus::kOk) co_return acquireFailure(acquired.result, upstream);
@@ -841,8 +883,24 @@ class ClientSession {
       co_return SessionStatus::kOk;
     }
     for (bool first = true;; first = false) {
-      const ReadStatus status = co_await connection->reader.next(connection->stream);
-      if (status != ReadStatus::kOk) {
+      // The deadline bounds the wait for the first reply only: once reply bytes reached
+      // the client (an exhaust stream's later replies), no error reply can follow.
+      std::optional<ReadStatus> status;
+      if (first && deadline.kind != SessionStatus::kOk) {
+        status = co_await readBefore(*connection, deadline.at);
+      } else {
+        status = co_await connection->reader.next(connection->stream);
+      }
+      if (!status) {
+        // Mid-exchange: the reply may still come, so the connection cannot be reused.
+        pool.discard(std::move(connection));
+        spdlog::warn("client {} (conn{}): no reply to {} from upstream '{}' within {} ms; answering {}", peer_,
+                     connectionId_, name, upstream, deadline.budget.count(), outcomeOf(deadline.kind).codeName);
+        errorMessage_ = "mongogate: operation exceeded time limit: no reply from upstream '" + upstream + "' within " +
+                        std::to_string(deadline.budget.count()) + " ms";
+        co_return deadline.kind;
+      }
+      if (*status != ReadStatus::kOk) {
         spdlog::warn("client {} (conn{}): the upstream failed before its reply was complete; closing the client connection",
                      peer_, connectionId_);
         pool.discard(std::move(connection));

@@ -21,6 +21,8 @@ enum class SessionStatus {
   kPoolTimeout,            // no upstream connection within the wait-queue timeout
   kUpstreamUnavailable,    // no upstream connection could be opened
   kUpstreamIoError,        // the upstream failed during the exchange
+  kMaxTimeExpired,         // no reply within the command's maxTimeMS plus the grace
+  kRequestTimeout,         // no reply within topology.request_timeout_ms
 };
 
 struct StatusOutcome {
@@ -58,6 +60,13 @@ constexpr StatusOutcome outcomeOf(SessionStatus status) {
     // drivers expect, and they decide about retrying.
     case SessionStatus::kUpstreamIoError:
       return {false, true, 0, {}, false};
+    // The request's deadline passed before any reply byte reached the client. The
+    // upstream may have done the work: no retryable label, as the server's own
+    // MaxTimeMSExpired carries none.
+    case SessionStatus::kMaxTimeExpired:
+      return {true, false, 50, "MaxTimeMSExpired", false};
+    case SessionStatus::kRequestTimeout:
+      return {true, false, 262, "ExceededTimeLimit", false};
   }
   return {false, true, 0, {}, false};
 }

@@ -461,6 +461,21 @@ std::optional<std::size_t> selectServer(const TopologySnapshot& snapshot, const 
   return std::nullopt;
 }
 
+std::int64_t maxTimeMsOf(wire::Bytes body) {
+  // Most commands carry no maxTimeMS anywhere: a byte search (tens of ns) skips the
+  // iteration (hundreds) for them.
+  constexpr std::string_view kKey{"maxTimeMS\0", 10};
+  if (std::string_view(reinterpret_cast<const char*>(body.data()), body.size()).find(kKey) == std::string_view::npos) {
+    return 0;
+  }
+  bson_iter_t it;
+  if (!bson_iter_init_from_data(&it, body.data(), body.size()) || !bson_iter_find(&it, "maxTimeMS") ||
+      !BSON_ITER_HOLDS_NUMBER(&it)) {
+    return 0;
+  }
+  return std::max<std::int64_t>(0, bson_iter_as_int64(&it));
+}
+
 RequestFacts readRequestFacts(std::string_view commandName, wire::Bytes body) {
   RequestFacts facts;
   bson_iter_t it;

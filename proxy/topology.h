@@ -156,6 +156,9 @@ struct RequestFacts {
   bool writesOut = false;              // an aggregate ending in $out or $merge
 };
 RequestFacts readRequestFacts(std::string_view commandName, wire::Bytes body);
+// A (validated) command body's top-level maxTimeMS, 0 when absent or not positive: one
+// pass over the top-level keys, for deployments that skip readRequestFacts.
+std::int64_t maxTimeMsOf(wire::Bytes body);
 
 // The error label mongogate's own retryable errors (nothing reached the upstream) carry,
 // as a server would add it (retryable-writes and transactions specifications):

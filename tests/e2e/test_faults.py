@@ -8,6 +8,7 @@ Run: MONGOGATE_BIN=build/proxy/mongogate /usr/bin/python3 -m unittest -v test_fa
 
 from __future__ import annotations
 
+import signal
 import socket
 import struct
 import threading
@@ -272,6 +273,106 @@ class MessageSizeLimit(FaultTestCase):
 
 WAIT_QUEUE_MS = 500
 DELAY_MS = 4000
+
+
+class RequestDeadline(FaultTestCase):
+    """No request outlives its deadline: maxTimeMS + topology.request_deadline_grace_ms
+    (default 1000 ms) bounds the wait for the upstream's reply; without maxTimeMS (and
+    request_timeout_ms off) a slow reply is waited for."""
+
+    GRACE_S = 1.0  # the default grace
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.require_proxy()
+
+    def test_hung_find_with_max_time_gets_max_time_ms_expired(self):
+        self.upstream.add_fault("find", "hang", times=1, collection="hung")
+        with WireConnection(self.port, timeout=30) as conn:
+            started = time.monotonic()
+            doc = conn.command({"find": "hung", "filter": {}, "maxTimeMS": 200}, db=DB, timeout=30)
+            elapsed = time.monotonic() - started
+            self.assertEqual(doc.get("ok"), 0, doc)
+            self.assertEqual(doc.get("code"), 50, doc)
+            self.assertEqual(doc.get("codeName"), "MaxTimeMSExpired", doc)
+            self.assertNotIn("errorLabels", doc)  # the upstream may have done the work
+            self.assertNotIn("127.0.0.1", doc.get("errmsg", ""))
+            # maxTimeMS + grace = 1.2 s; generous above for a loaded machine, and the hang
+            # itself lasts until the fault is cleared (never, within this test).
+            self.assertGreaterEqual(elapsed, 0.2 + self.GRACE_S * 0.9)
+            self.assertLess(elapsed, 5.0)
+            # The client connection is kept and serves the next request.
+            again = conn.command({"find": "hung", "filter": {}, "maxTimeMS": 5000}, db=DB, timeout=10)
+            self.assertEqual(again.get("ok"), 1.0, again)
+        line = self.proxy.wait_for_log(r"no reply to find from upstream .* within 1200 ms; answering MaxTimeMSExpired")
+        self.assertNotIn(str(self.upstream.port), line)  # the configured name, never the host
+        self.assert_bystander_works()
+
+    def test_reply_within_the_grace_arrives(self):
+        # The upstream answers after maxTimeMS but within the grace: the reply wins.
+        self.upstream.add_fault("find", "delay", delayMs=500, times=1, collection="late")
+        with WireConnection(self.port, timeout=30) as conn:
+            doc = conn.command({"find": "late", "filter": {}, "maxTimeMS": 200}, db=DB, timeout=30)
+        self.assertEqual(doc.get("ok"), 1.0, doc)
+
+    def test_delayed_reply_without_max_time_arrives(self):
+        self.upstream.add_fault("find", "delay", delayMs=2500, times=1, collection="slow")
+        with WireConnection(self.port, timeout=30) as conn:
+            started = time.monotonic()
+            doc = conn.command({"find": "slow", "filter": {}}, db=DB, timeout=30)
+            elapsed = time.monotonic() - started
+        self.assertEqual(doc.get("ok"), 1.0, doc)
+        self.assertGreaterEqual(elapsed, 2.4)
+
+
+class GlobalRequestTimeout(FaultTestCase):
+    """topology.request_timeout_ms bounds commands without maxTimeMS; maxTimeMS wins."""
+
+    proxy_args = ("--request-timeout-ms", "800")
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.require_proxy()
+
+    def test_hung_command_without_max_time_gets_exceeded_time_limit(self):
+        self.upstream.add_fault("find", "hang", times=1, collection="hung")
+        with WireConnection(self.port, timeout=30) as conn:
+            started = time.monotonic()
+            doc = conn.command({"find": "hung", "filter": {}}, db=DB, timeout=30)
+            elapsed = time.monotonic() - started
+            self.assertEqual(doc.get("ok"), 0, doc)
+            self.assertEqual(doc.get("code"), 262, doc)
+            self.assertEqual(doc.get("codeName"), "ExceededTimeLimit", doc)
+            self.assertNotIn("errorLabels", doc)
+            self.assertGreaterEqual(elapsed, 0.7)
+            self.assertLess(elapsed, 5.0)
+            self.assertEqual(conn.command({"ping": 1}, db=DB, timeout=10).get("ok"), 1.0)
+        self.proxy.wait_for_log(r"no reply to find from upstream .* within 800 ms; answering ExceededTimeLimit")
+        self.assert_bystander_works()
+
+    def test_a_reload_applies_the_timeout(self):
+        def config(timeout_ms: int) -> dict:
+            return {"upstreams": {"main": {"uri": self.upstream.uri + harness.MAIN_DB}},
+                    "topology": {"request_timeout_ms": timeout_ms}}
+
+        proxy = self.start_configured_proxy(config(0), name="deadline-reload")
+        self.upstream.add_fault("find", "delay", delayMs=1200, times=1, collection="slow")
+        with WireConnection(proxy.port, timeout=30) as conn:
+            self.assertEqual(conn.command({"find": "slow", "filter": {}}, db=DB, timeout=30).get("ok"), 1.0)
+            harness.write_yaml_config(self.workdir / f"{proxy.name}.yaml", config(500))
+            proxy.proc.send_signal(signal.SIGHUP)
+            proxy.wait_for_log(r"configuration reload \(SIGHUP\) applied", timeout=10)
+            self.upstream.add_fault("find", "hang", times=1, collection="hung")
+            started = time.monotonic()
+            doc = conn.command({"find": "hung", "filter": {}}, db=DB, timeout=30)
+            self.assertEqual(doc.get("code"), 262, doc)
+            self.assertLess(time.monotonic() - started, 5.0)
+
+    def test_max_time_overrides_the_global_timeout(self):
+        self.upstream.add_fault("find", "delay", delayMs=1500, times=1, collection="slow")
+        with WireConnection(self.port, timeout=30) as conn:
+            doc = conn.command({"find": "slow", "filter": {}, "maxTimeMS": 3000}, db=DB, timeout=30)
+        self.assertEqual(doc.get("ok"), 1.0, doc)
 
 
 class PoolExhaustion(FaultTestCase):

@@ -137,6 +137,8 @@ INSTANTIATE_TEST_SUITE_P(
         BrokenCase{"PoolNotAMap", "pool: 5\n", "pool", "expected a map of settings, got a single value"},
         BrokenCase{"HeartbeatTooFrequent", "topology:\n  heartbeat_frequency_ms: 10\n",
                    "topology.heartbeat_frequency_ms", "from 50 to 3600000, got '10'", 2},
+        BrokenCase{"RequestTimeoutNegative", "topology:\n  request_timeout_ms: -5\n",
+                   "topology.request_timeout_ms", "from 0 to 86400000, got '-5'", 2},
         BrokenCase{"BreakerThresholdNotANumber", "topology:\n  breaker: { failure_threshold: many }\n",
                    "topology.breaker.failure_threshold", "got 'many'", 2},
         BrokenCase{"BreakerUnknownKey", "topology:\n  breaker: { cooldown_ms: 5 }\n",
@@ -294,6 +296,8 @@ TEST(ConfigYamlTest, FileFillsEveryStruct) {
                     "  server_selection_timeout_ms: 800\n"
                     "  local_threshold_ms: 9\n"
                     "  cursor_idle_timeout_ms: 60000\n"
+                    "  request_deadline_grace_ms: 250\n"
+                    "  request_timeout_ms: 30000\n"
                     "  breaker: { failure_threshold: 2, cool_down_ms: 900 }\n"
                     "routing:\n"
                     "  registry_collection: tenants\n"
@@ -334,6 +338,8 @@ TEST(ConfigYamlTest, FileFillsEveryStruct) {
   EXPECT_EQ(c.topology.cursorIdleTimeoutMs, 60'000u);
   EXPECT_EQ(c.topology.breakerFailureThreshold, 2u);
   EXPECT_EQ(c.topology.breakerCoolDownMs, 900u);
+  EXPECT_EQ(c.topology.requestDeadlineGraceMs, 250u);
+  EXPECT_EQ(c.topology.requestTimeoutMs, 30'000u);
 
   ASSERT_EQ(c.upstreams.size(), 4u);
   EXPECT_EQ(c.upstreams[0].name, "main");

@@ -143,6 +143,9 @@ TEST(ReloadPlanTest, RestartOnlySettingsAreListed) {
   }
   EXPECT_FALSE(contains(paths, "routing.main_database"));
   EXPECT_FALSE(contains(paths, "admin.token"));
+  // Read per request from the running configuration: a reload applies them.
+  EXPECT_FALSE(contains(paths, "topology.request_deadline_grace_ms"));
+  EXPECT_FALSE(contains(paths, "topology.request_timeout_ms"));
 }
 
 }  // namespace

@@ -404,6 +404,16 @@ TEST(RequestFacts, CursorIdsAndAggregateOutput) {
   EXPECT_FALSE(readRequestFacts("aggregate", bytesOf(plain)).writesOut);
 }
 
+TEST(RequestFacts, MaxTimeMsOfReadsOnlyTheTopLevel) {
+  EXPECT_EQ(maxTimeMsOf(bytesOf(BCON_NEW("find", "c", "maxTimeMS", BCON_INT32(200)))), 200);
+  EXPECT_EQ(maxTimeMsOf(bytesOf(BCON_NEW("find", "c", "maxTimeMS", BCON_DOUBLE(1500.0)))), 1500);
+  EXPECT_EQ(maxTimeMsOf(bytesOf(BCON_NEW("find", "c", "maxTimeMS", BCON_INT64(-3)))), 0);
+  EXPECT_EQ(maxTimeMsOf(bytesOf(BCON_NEW("find", "c", "maxTimeMS", "soon"))), 0);
+  EXPECT_EQ(maxTimeMsOf(bytesOf(BCON_NEW("find", "c"))), 0);
+  // Nested (a filter field named maxTimeMS) is not the command's.
+  EXPECT_EQ(maxTimeMsOf(bytesOf(BCON_NEW("find", "c", "filter", "{", "maxTimeMS", BCON_INT32(9), "}"))), 0);
+}
+
 TEST(SelectionFor, WritesGoToThePrimaryReadsFollowThePreference) {
   ReadPreference uriDefault;
   uriDefault.mode = ReadMode::kSecondaryPreferred;
