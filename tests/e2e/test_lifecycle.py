@@ -186,7 +186,8 @@ class Lifecycle(E2ETestCase):
             reply = other.command({"commitTransaction": 1, "lsid": first, "txnNumber": Int64(1),
                                    "autocommit": False}, db="admin")
             self.assertEqual(reply.get("ok"), 1.0, reply)
-            self.assertEqual(gauge(), "mongogate_open_transactions 0")
+            # The count drops just after the commit's reply is written to the client.
+            wait_until(lambda: gauge() == "mongogate_open_transactions 0", 5, message="the commit to end it")
             start(starter, {"id": Binary(uuid.uuid4().bytes, 4)}, "drain_closed_conn")
             self.assertEqual(gauge(), "mongogate_open_transactions 1")
         wait_until(lambda: gauge() == "mongogate_open_transactions 0", 5, message="the gauge back to 0")
