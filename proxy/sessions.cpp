@@ -90,6 +90,12 @@ std::size_t SessionKeyHash::operator()(const SessionKey& key) const {
 }
 
 bool startsTransaction(wire::Bytes body) {
+  // Nearly every command lacks the key anywhere: a byte search (tens of ns) skips the
+  // iteration (hundreds) for them.
+  constexpr std::string_view kKey{"startTransaction\0", 17};
+  if (std::string_view(reinterpret_cast<const char*>(body.data()), body.size()).find(kKey) == std::string_view::npos) {
+    return false;
+  }
   bson_iter_t it;
   if (body.size() < 5 || !iterInit(it, body)) return false;
   while (bson_iter_next(&it)) {
