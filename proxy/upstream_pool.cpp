@@ -218,6 +218,12 @@ void UpstreamPool::shutdown() {
   wakeAll();  // each sees shuttingDown_ and reports it
 }
 
+void UpstreamPool::releaseIoObjects() {
+  // The timer's service lives in the io_context: it must go first. Its pending wait is
+  // cancelled; the maintenance coroutine's frame is destroyed with the io_context.
+  maintenanceTimer_.reset();
+}
+
 awaitable<AcquireResult> UpstreamPool::connect() {
   if (breaker_ && breaker_->admit() == CircuitBreaker::Admission::kReject) {
     --connecting_;

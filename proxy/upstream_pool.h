@@ -69,6 +69,8 @@ class UpstreamPool {
   void discard(std::unique_ptr<UpstreamConnection> connection);
   // Closes idle connections and makes later releases close theirs.
   void shutdown();
+  // Destroys the pool's own timers; call after shutdown(), before the io_context goes.
+  void releaseIoObjects();
   // A connection outside the pool (not counted, never released into it): connected and
   // handshaken with the pool's settings but never authenticated as mongogate. Relay
   // authentication runs a client's SASL conversation on it, then closes it, since it is

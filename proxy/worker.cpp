@@ -120,6 +120,11 @@ Worker::~Worker() {
       if (pool) pool->shutdown();
     }
   }
+  for (auto& servers : pools_) {
+    for (auto& pool : servers) {
+      if (pool) pool->releaseIoObjects();
+    }
+  }
   ioc_.reset();
   pools_.clear();
 }
