@@ -898,7 +898,10 @@ class ClientSession {
     const auto waitStarted = std::chrono::steady_clock::now();
     const RequestDeadline deadline =
         deadlineFor(context.topology ? context.facts.maxTimeMs : maxTimeMsOf(body), waitStarted);
-    Acquired acquired = co_await worker_.acquire(deployment, serverRequest);
+    // (No co_await inside ?: : GCC 12 miscompiles it.)
+    std::optional<Acquired> ready = worker_.tryAcquireNow(deployment, serverRequest);
+    if (!ready) ready = co_await worker_.acquire(deployment, serverRequest);
+    Acquired& acquired = *ready;
     recordPoolAcquire(worker_, deployment, acquired.result.status, waitStarted);
     if (acquired.result.status != AcquireStatus::kOk) co_return acquireFailure(acquired.result, upstream);
     UpstreamPool& pool = *acquired.pool;
