@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstring>
+#include <optional>
 
 #include "proxy/asio.h"
 #include "proxy/buffer_pool.h"
@@ -34,26 +35,32 @@ class FrameReader {
   awaitable<ReadStatus> next(Stream& stream) {
     consumeFrame();
     for (;;) {
-      const std::size_t available = end_ - begin_;
-      std::size_t need = wire::kHeaderSize;
-      if (available >= wire::kHeaderSize) {
-        probe_ = wire::probeFrame({buffer_.get() + begin_, available}, maxMessageSize_);
-        if (probe_.status == wire::WireStatus::kLengthTooLarge) co_return ReadStatus::kTooLarge;
-        if (probe_.status != wire::WireStatus::kOk) co_return ReadStatus::kBadHeader;
-        need = static_cast<std::size_t>(probe_.header.messageLength);
-        if (available >= need) {
-          frameLength_ = need;
-          co_return ReadStatus::kOk;
-        }
-      }
+      std::size_t need = 0;
+      if (auto status = buffered(need)) co_return *status;
       makeRoom(need);
       auto [ec, n] = co_await stream.async_read_some(
           asio::buffer(buffer_.get() + end_, capacity_ - end_), nothrow);
-      if (ec) {
-        co_return (ec == asio::error::eof && end_ == begin_) ? ReadStatus::kClosed
-                                                             : ReadStatus::kIoError;
-      }
+      if (ec) co_return failed(ec);
       end_ += n;
+    }
+  }
+
+  // next() without suspending: the next frame when it is buffered or can be read right
+  // now (Stream::tryReceive); nullopt when reading would wait, and then next() must be
+  // awaited (it keeps what was read here).
+  template <class Stream>
+  std::optional<ReadStatus> poll(Stream& stream) {
+    consumeFrame();
+    for (;;) {
+      std::size_t need = 0;
+      if (auto status = buffered(need)) return status;
+      makeRoom(need);
+      error_code ec;
+      const std::optional<std::size_t> n =
+          stream.tryReceive(asio::buffer(buffer_.get() + end_, capacity_ - end_), ec);
+      if (ec) return failed(ec);
+      if (!n) return std::nullopt;
+      end_ += *n;
     }
   }
 
@@ -75,6 +82,25 @@ class FrameReader {
   }
 
  private:
+  // A status when the buffer settles it (a whole frame, or a bad header); otherwise
+  // nullopt and `need` = the bytes the frame needs in all (at least a header).
+  std::optional<ReadStatus> buffered(std::size_t& need) {
+    const std::size_t available = end_ - begin_;
+    need = wire::kHeaderSize;
+    if (available < wire::kHeaderSize) return std::nullopt;
+    probe_ = wire::probeFrame({buffer_.get() + begin_, available}, maxMessageSize_);
+    if (probe_.status == wire::WireStatus::kLengthTooLarge) return ReadStatus::kTooLarge;
+    if (probe_.status != wire::WireStatus::kOk) return ReadStatus::kBadHeader;
+    need = static_cast<std::size_t>(probe_.header.messageLength);
+    if (available < need) return std::nullopt;
+    frameLength_ = need;
+    return ReadStatus::kOk;
+  }
+
+  ReadStatus failed(const error_code& ec) const {
+    return (ec == asio::error::eof && end_ == begin_) ? ReadStatus::kClosed : ReadStatus::kIoError;
+  }
+
   void consumeFrame() {
     begin_ += frameLength_;
     frameLength_ = 0;

@@ -97,6 +97,33 @@ class Stream {
         token, buffers);
   }
 
+  // Plain TCP only, never blocking: what the socket takes (or has) right now. nullopt
+  // when nothing can move without waiting, or for TLS (whose records go through the
+  // async operations); then use async_write / async_read_some. A closed peer or a
+  // socket error is reported in `ec` (eof for a clean close on receive). Used to finish
+  // the common exchange without suspending: most writes are taken at once, and a read
+  // after a readiness wait finds the bytes there.
+  template <class ConstBuffers>
+  std::optional<std::size_t> trySend(const ConstBuffers& buffers, error_code& ec) {
+    if (tls_ || !makeNonBlocking(ec)) return std::nullopt;
+    const std::size_t n = plain_.send(buffers, 0, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      ec.clear();
+      return std::nullopt;
+    }
+    return n;
+  }
+  template <class MutableBuffers>
+  std::optional<std::size_t> tryReceive(const MutableBuffers& buffers, error_code& ec) {
+    if (tls_ || !makeNonBlocking(ec)) return std::nullopt;
+    const std::size_t n = plain_.receive(buffers, 0, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      ec.clear();
+      return std::nullopt;
+    }
+    return n;
+  }
+
   // Plain streams can wait for readability without a buffer (an idle client holds
   // none). A TLS stream may already hold decrypted or undecoded bytes, so it must read.
   bool canWaitWithoutBuffer() const { return !tls_; }
@@ -108,8 +135,19 @@ class Stream {
   }
 
  private:
+  // The synchronous operations above must return would_block instead of waiting (Asio's
+  // own async operations are unaffected by this mode).
+  bool makeNonBlocking(error_code& ec) {
+    if (!nonBlocking_) {
+      plain_.non_blocking(true, ec);
+      nonBlocking_ = !ec;
+    }
+    return nonBlocking_;
+  }
+
   tcp::socket plain_;
   std::optional<ssl::stream<tcp::socket>> tls_;
+  bool nonBlocking_ = false;
 };
 
 }  // namespace mongogate::proxy

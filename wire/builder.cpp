@@ -159,6 +159,14 @@ void GatherList::push(Bytes part) {
   parts[count++] = part;
 }
 
+void GatherList::consume(std::size_t n) {
+  std::size_t first = 0;
+  while (first < count && n >= parts[first].size()) n -= parts[first++].size();
+  if (first < count) parts[first] = parts[first].subspan(n);
+  for (std::size_t i = first; i < count; ++i) parts[i - first] = parts[i];
+  count -= first;
+}
+
 namespace {
 
 // The new header and flags for a spliced OP_MSG of `length` bytes.

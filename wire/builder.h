@@ -65,6 +65,8 @@ struct GatherList {
   // Appends `part`; an empty part is skipped, and a part that starts where the previous
   // one ends in memory extends it (fewer pieces for the kernel to walk).
   void push(Bytes part);
+  // Drops the first `n` bytes (those a partial write already sent).
+  void consume(std::size_t n);
 };
 
 // One byte range [begin, end) of a document replaced by `bytes` (borrowed).
