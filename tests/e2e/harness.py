@@ -48,6 +48,7 @@ from typing import Any, Callable, Iterable, Optional
 
 import bson
 from bson.codec_options import CodecOptions
+from pymongo import MongoClient
 
 E2E_DIR = Path(__file__).resolve().parent
 REPO_ROOT = E2E_DIR.parent.parent
@@ -552,6 +553,23 @@ def write_yaml_config(path: Path, config: dict) -> None:
     path.write_text(text)
 
 
+def file_registry_config(main_uri: str, registry_file: Path, **sections: Any) -> dict:
+    """A configuration with upstream ``main`` at ``main_uri`` and the stores read from
+    ``registry_file`` (``registry.source: file``), plus the other top-level ``sections``."""
+    return {"upstreams": {"main": {"uri": main_uri}},
+            "registry": {"source": "file", "file": str(registry_file)},
+            **sections}
+
+
+def client_for(port: int, **options: Any) -> MongoClient:
+    """pymongo to 127.0.0.1:``port`` with bounded waits and no retries (a retry would hide
+    the error a test asserts on); ``options`` add to or override these settings."""
+    settings: dict[str, Any] = dict(serverSelectionTimeoutMS=10000, connectTimeoutMS=10000,
+                                    socketTimeoutMS=20000, retryReads=False, retryWrites=False)
+    settings.update(options)
+    return MongoClient("127.0.0.1", port, **settings)
+
+
 class Mongogate:
     """The real binary, started on an OS-chosen port, stopped with SIGTERM."""
 
@@ -829,6 +847,13 @@ class E2ETestCase(unittest.TestCase):
                           cli_upstream=False, **options)
         cls._proxies.append(proxy)
         return proxy.start()
+
+    @classmethod
+    def write_registry_file(cls, stores: list[dict], name: str = "stores.yaml") -> Path:
+        """A registry file in the class's directory for ``registry.source: file``."""
+        path = cls.workdir / name
+        path.write_text(json.dumps({"stores": stores}))  # JSON is YAML
+        return path
 
     @classmethod
     def stop_proxy(cls, proxy: Mongogate) -> None:
