@@ -63,26 +63,14 @@ struct Options : mongogate::bench::LoadOptions {
 
 Options parseOptions(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(argv[0], arg + " needs a value");
-      return argv[++i];
-    };
-    try {
-      if (mongogate::bench::parseLoadOption(arg, value, o)) {
-        // shared with loadgen
-      } else if (arg == "--uri") {
+  mongogate::bench::parseLoadCommandLine(
+      argc, argv, o,
+      [&](const std::string& arg, auto& value) {
+        if (arg != "--uri") return false;
         o.uri = value();
-      } else if (arg == "--help" || arg == "-h") {
-        usage(argv[0], "");
-      } else {
-        usage(argv[0], "unknown option " + arg);
-      }
-    } catch (const std::exception&) {
-      usage(argv[0], "bad value for " + arg);
-    }
-  }
+        return true;
+      },
+      [&](const std::string& problem) { usage(argv[0], problem); });
   if (o.uri.empty()) usage(argv[0], "--uri is required");
   if (const std::string problem = mongogate::bench::checkLoadOptions(o); !problem.empty()) {
     usage(argv[0], problem);

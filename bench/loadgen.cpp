@@ -107,43 +107,33 @@ struct Options : mongogate::bench::LoadOptions {
 
 Options parseOptions(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(argv[0], arg + " needs a value");
-      return argv[++i];
-    };
-    try {
-      if (mongogate::bench::parseLoadOption(arg, value, o)) {
-        // shared with driver_load
-      } else if (arg == "--uri-host" || arg == "--host") {
-        o.host = value();
-      } else if (arg == "--port") {
-        const int p = std::stoi(value());
-        if (p < 1 || p > 65535) usage(argv[0], "--port must be 1..65535");
-        o.port = static_cast<std::uint16_t>(p);
-      } else if (arg == "--threads") {
-        o.threads = std::stoi(value());
-      } else if (arg == "--idle-connections") {
-        o.idleConnections = std::stoi(value());
-      } else if (arg == "--hold-s") {
-        o.holdS = std::stod(value());
-      } else if (arg == "--ready-file") {
-        o.readyFile = value();
-      } else if (arg == "--release-file") {
-        o.releaseFile = value();
-      } else if (arg == "--rate") {
-        o.rate = std::stod(value());
-        if (!(o.rate > 0)) usage(argv[0], "--rate must be positive");
-      } else if (arg == "--help" || arg == "-h") {
-        usage(argv[0], "");
-      } else {
-        usage(argv[0], "unknown option " + arg);
-      }
-    } catch (const std::exception&) {
-      usage(argv[0], "bad value for " + arg);
+  auto own = [&](const std::string& arg, auto& value) {
+    if (arg == "--uri-host" || arg == "--host") {
+      o.host = value();
+    } else if (arg == "--port") {
+      const int p = std::stoi(value());
+      if (p < 1 || p > 65535) usage(argv[0], "--port must be 1..65535");
+      o.port = static_cast<std::uint16_t>(p);
+    } else if (arg == "--threads") {
+      o.threads = std::stoi(value());
+    } else if (arg == "--idle-connections") {
+      o.idleConnections = std::stoi(value());
+    } else if (arg == "--hold-s") {
+      o.holdS = std::stod(value());
+    } else if (arg == "--ready-file") {
+      o.readyFile = value();
+    } else if (arg == "--release-file") {
+      o.releaseFile = value();
+    } else if (arg == "--rate") {
+      o.rate = std::stod(value());
+      if (!(o.rate > 0)) usage(argv[0], "--rate must be positive");
+    } else {
+      return false;
     }
-  }
+    return true;
+  };
+  mongogate::bench::parseLoadCommandLine(argc, argv, o, own,
+                                         [&](const std::string& problem) { usage(argv[0], problem); });
   if (o.port == 0) usage(argv[0], "--port is required");
   if (const std::string problem = mongogate::bench::checkLoadOptions(o); !problem.empty()) {
     usage(argv[0], problem);
