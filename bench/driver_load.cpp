@@ -34,11 +34,15 @@
 
 #include "bench/latency_histogram.h"
 #include "bench/load_options.h"
+#include "bench/load_report.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using mongogate::bench::LatencyHistogram;
+using mongogate::bench::LoadReport;
+using mongogate::bench::loadReportJsonFields;
+using mongogate::bench::loadReportText;
 using mongogate::bench::kFind100;
 using mongogate::bench::kFindId;
 using mongogate::bench::kInsert;
@@ -59,26 +63,14 @@ struct Options : mongogate::bench::LoadOptions {
 
 Options parseOptions(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(argv[0], arg + " needs a value");
-      return argv[++i];
-    };
-    try {
-      if (mongogate::bench::parseLoadOption(arg, value, o)) {
-        // shared with loadgen
-      } else if (arg == "--uri") {
+  mongogate::bench::parseLoadCommandLine(
+      argc, argv, o,
+      [&](const std::string& arg, auto& value) {
+        if (arg != "--uri") return false;
         o.uri = value();
-      } else if (arg == "--help" || arg == "-h") {
-        usage(argv[0], "");
-      } else {
-        usage(argv[0], "unknown option " + arg);
-      }
-    } catch (const std::exception&) {
-      usage(argv[0], "bad value for " + arg);
-    }
-  }
+        return true;
+      },
+      [&](const std::string& problem) { usage(argv[0], problem); });
   if (o.uri.empty()) usage(argv[0], "--uri is required");
   if (const std::string problem = mongogate::bench::checkLoadOptions(o); !problem.empty()) {
     usage(argv[0], problem);
@@ -232,42 +224,32 @@ int main(int argc, char** argv) {
   mongoc_cleanup();
 
   LatencyHistogram merged;
-  std::array<std::uint64_t, kOpKinds> byKind{};
-  std::uint64_t errors = 0, operations = 0, docsFindId = 0, docsFind100 = 0;
-  int connected = 0;
+  LoadReport report;
+  report.connections = o.connections;
+  report.threads = o.connections;  // one per connection
+  report.seconds = std::chrono::duration<double>(window.until - window.from).count();
+  report.latency = &merged;
+  std::uint64_t operations = 0, docsFindId = 0, docsFind100 = 0;
   std::string firstError;
   for (const auto& r : results) {
     merged.merge(r->histogram);
-    for (std::size_t k = 0; k < kOpKinds; ++k) byKind[k] += r->opsByKind[k];
-    errors += r->errors + (r->connected ? 0 : 1);
+    for (std::size_t k = 0; k < kOpKinds; ++k) report.opsByKind[k] += r->opsByKind[k];
+    report.errors += r->errors + (r->connected ? 0 : 1);
     operations += r->operations;
     docsFindId += r->docsFindId;
     docsFind100 += r->docsFind100;
-    connected += r->connected ? 1 : 0;
+    report.established += r->connected ? 1 : 0;
     if (firstError.empty()) firstError = r->firstError;
   }
+  report.exchanges = operations + static_cast<std::uint64_t>(report.established);  // the pings
   if (!firstError.empty()) std::fprintf(stderr, "driver_load: first error: %s\n", firstError.c_str());
-  const double secs = std::chrono::duration<double>(window.until - window.from).count();
-  const std::uint64_t ops = merged.total();
-  const double opsPerS = static_cast<double>(ops) / secs;
-  const double p50 = merged.quantileNs(0.50) / 1000.0;
-  const double p99 = merged.quantileNs(0.99) / 1000.0;
-  const double p999 = merged.quantileNs(0.999) / 1000.0;
-  using ull = unsigned long long;
   if (o.json) {
-    std::printf(
-        "{\"tool\": \"libmongoc\", \"mode\": \"closed\", \"connections\": %d, \"established\": %d, "
-        "\"threads\": %d, \"ops\": %llu, \"seconds\": %.3f, \"ops_per_s\": %.1f, \"p50_us\": %.1f, "
-        "\"p99_us\": %.1f, \"p999_us\": %.1f, \"errors\": %llu, \"exchanges_total\": %llu, "
-        "\"ops_find_id\": %llu, \"ops_insert\": %llu, \"ops_find100\": %llu, \"docs_find_id\": %llu, "
-        "\"docs_find100\": %llu}\n",
-        o.connections, connected, o.connections, ull{ops}, secs, opsPerS, p50, p99, p999, ull{errors},
-        ull{operations + static_cast<std::uint64_t>(connected)}, ull{byKind[kFindId]}, ull{byKind[kInsert]},
-        ull{byKind[kFind100]}, ull{docsFindId}, ull{docsFind100});
+    std::printf("{\"tool\": \"libmongoc\", \"mode\": \"closed\", %s, \"docs_find_id\": %llu, "
+                "\"docs_find100\": %llu}\n",
+                loadReportJsonFields(report).c_str(), static_cast<unsigned long long>(docsFindId),
+                static_cast<unsigned long long>(docsFind100));
   } else {
-    std::printf("libmongoc, %d connections (%d connected): %llu ops in %.2f s = %.0f ops/s; "
-                "p50 %.1f us, p99 %.1f us, p99.9 %.1f us; %llu errors\n",
-                o.connections, connected, ull{ops}, secs, opsPerS, p50, p99, p999, ull{errors});
+    std::printf("%s\n", loadReportText("libmongoc", report).c_str());
   }
-  return errors == 0 && connected > 0 ? 0 : 1;
+  return report.errors == 0 && report.established > 0 ? 0 : 1;
 }

@@ -59,6 +59,28 @@ bool parseLoadOption(const std::string& arg, ValueFn&& value, LoadOptions& o) {
   return true;
 }
 
+// Reads the command line: the shared options into `o`, any other through own(arg, value),
+// which returns false for an option it does not know either. usage(problem) must not return;
+// it gets "" for --help, else what is wrong: an unknown option, a missing value, or a value
+// that does not parse (parseLoadOption or own() threw).
+template <class OwnFn, class UsageFn>
+void parseLoadCommandLine(int argc, char** argv, LoadOptions& o, OwnFn&& own, UsageFn&& usage) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(arg + " needs a value");
+      return argv[++i];
+    };
+    try {
+      if (parseLoadOption(arg, value, o) || own(arg, value)) continue;
+      if (arg == "--help" || arg == "-h") usage(std::string());
+      usage("unknown option " + arg);
+    } catch (const std::exception&) {
+      usage("bad value for " + arg);
+    }
+  }
+}
+
 // Why the shared options are out of range, or empty when they are fine.
 inline std::string checkLoadOptions(const LoadOptions& o) {
   if (o.connections < 1) return "--connections must be >= 1";

@@ -57,6 +57,7 @@
 
 #include "bench/latency_histogram.h"
 #include "bench/load_options.h"
+#include "bench/load_report.h"
 #include "wire/builder.h"
 #include "wire/message.h"
 #include "wire/op_msg.h"
@@ -69,6 +70,9 @@ using boost::system::error_code;
 using Clock = std::chrono::steady_clock;
 namespace wire = mongogate::wire;
 using mongogate::bench::LatencyHistogram;
+using mongogate::bench::LoadReport;
+using mongogate::bench::loadReportJsonFields;
+using mongogate::bench::loadReportText;
 using mongogate::bench::kFind100;
 using mongogate::bench::kFindId;
 using mongogate::bench::kInsert;
@@ -103,43 +107,33 @@ struct Options : mongogate::bench::LoadOptions {
 
 Options parseOptions(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(argv[0], arg + " needs a value");
-      return argv[++i];
-    };
-    try {
-      if (mongogate::bench::parseLoadOption(arg, value, o)) {
-        // shared with driver_load
-      } else if (arg == "--uri-host" || arg == "--host") {
-        o.host = value();
-      } else if (arg == "--port") {
-        const int p = std::stoi(value());
-        if (p < 1 || p > 65535) usage(argv[0], "--port must be 1..65535");
-        o.port = static_cast<std::uint16_t>(p);
-      } else if (arg == "--threads") {
-        o.threads = std::stoi(value());
-      } else if (arg == "--idle-connections") {
-        o.idleConnections = std::stoi(value());
-      } else if (arg == "--hold-s") {
-        o.holdS = std::stod(value());
-      } else if (arg == "--ready-file") {
-        o.readyFile = value();
-      } else if (arg == "--release-file") {
-        o.releaseFile = value();
-      } else if (arg == "--rate") {
-        o.rate = std::stod(value());
-        if (!(o.rate > 0)) usage(argv[0], "--rate must be positive");
-      } else if (arg == "--help" || arg == "-h") {
-        usage(argv[0], "");
-      } else {
-        usage(argv[0], "unknown option " + arg);
-      }
-    } catch (const std::exception&) {
-      usage(argv[0], "bad value for " + arg);
+  auto own = [&](const std::string& arg, auto& value) {
+    if (arg == "--uri-host" || arg == "--host") {
+      o.host = value();
+    } else if (arg == "--port") {
+      const int p = std::stoi(value());
+      if (p < 1 || p > 65535) usage(argv[0], "--port must be 1..65535");
+      o.port = static_cast<std::uint16_t>(p);
+    } else if (arg == "--threads") {
+      o.threads = std::stoi(value());
+    } else if (arg == "--idle-connections") {
+      o.idleConnections = std::stoi(value());
+    } else if (arg == "--hold-s") {
+      o.holdS = std::stod(value());
+    } else if (arg == "--ready-file") {
+      o.readyFile = value();
+    } else if (arg == "--release-file") {
+      o.releaseFile = value();
+    } else if (arg == "--rate") {
+      o.rate = std::stod(value());
+      if (!(o.rate > 0)) usage(argv[0], "--rate must be positive");
+    } else {
+      return false;
     }
-  }
+    return true;
+  };
+  mongogate::bench::parseLoadCommandLine(argc, argv, o, own,
+                                         [&](const std::string& problem) { usage(argv[0], problem); });
   if (o.port == 0) usage(argv[0], "--port is required");
   if (const std::string problem = mongogate::bench::checkLoadOptions(o); !problem.empty()) {
     usage(argv[0], problem);
@@ -544,52 +538,42 @@ int main(int argc, char** argv) {
 
   LatencyHistogram merged;
   LatencyHistogram lag;
-  std::array<std::uint64_t, kOpKinds> byKind{};
-  std::uint64_t errors = static_cast<std::uint64_t>(failures.load());
+  LoadReport report;
+  report.connections = o.connections;
+  report.established = established;
+  report.threads = threadCount;
+  report.seconds = std::chrono::duration<double>(until - from).count();
+  report.latency = &merged;
+  report.errors = static_cast<std::uint64_t>(failures.load());
+  report.exchanges = static_cast<std::uint64_t>(established);  // the hellos
   std::uint64_t broken = 0;
-  std::uint64_t exchanges = static_cast<std::uint64_t>(established);  // the hellos
   std::uint64_t completed = 0;
   for (auto& t : threads) {
-    exchanges += t->exchanges;
+    report.exchanges += t->exchanges;
     completed += t->completedInWindow;
     merged.merge(t->histogram);
     lag.merge(t->sendLag);
-    for (std::size_t k = 0; k < kOpKinds; ++k) byKind[k] += t->opsByKind[k];
-    errors += t->errors;
+    for (std::size_t k = 0; k < kOpKinds; ++k) report.opsByKind[k] += t->opsByKind[k];
+    report.errors += t->errors;
     broken += t->brokenConnections;
   }
-  const double secs = std::chrono::duration<double>(until - from).count();
-  const std::uint64_t ops = merged.total();
-  const double opsPerS = static_cast<double>(ops) / secs;
   // Open loop: what the target actually got through; below the rate when it fell behind.
-  const double completedPerS = static_cast<double>(completed) / secs;
-  const double p50 = merged.quantileNs(0.50) / 1000.0;
-  const double p99 = merged.quantileNs(0.99) / 1000.0;
-  const double p999 = merged.quantileNs(0.999) / 1000.0;
+  const double completedPerS = static_cast<double>(completed) / report.seconds;
   const double lagP50 = lag.quantileNs(0.50) / 1000.0;
   const double lagP99 = lag.quantileNs(0.99) / 1000.0;
   const char* mode = o.rate > 0 ? "open" : "closed";
-  using ull = unsigned long long;
   if (o.json) {
-    std::printf(
-        "{\"mode\": \"%s\", \"rate\": %.1f, \"completed_per_s\": %.1f, \"send_lag_p50_us\": %.1f, "
-        "\"send_lag_p99_us\": %.1f, "
-        "\"connections\": %d, \"established\": %d, \"threads\": %d, \"ops\": %llu, \"seconds\": %.3f, "
-        "\"ops_per_s\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, \"p999_us\": %.1f, \"errors\": %llu, "
-        "\"broken_connections\": %llu, \"exchanges_total\": %llu, \"ops_find_id\": %llu, "
-        "\"ops_insert\": %llu, \"ops_find100\": %llu}\n",
-        mode, o.rate, completedPerS, lagP50, lagP99, o.connections, established, threadCount, ull{ops}, secs, opsPerS, p50,
-        p99, p999, ull{errors}, ull{broken}, ull{exchanges}, ull{byKind[kFindId]}, ull{byKind[kInsert]}, ull{byKind[kFind100]});
+    std::printf("{\"mode\": \"%s\", \"rate\": %.1f, \"completed_per_s\": %.1f, \"send_lag_p50_us\": %.1f, "
+                "\"send_lag_p99_us\": %.1f, %s, \"broken_connections\": %llu}\n",
+                mode, o.rate, completedPerS, lagP50, lagP99, loadReportJsonFields(report).c_str(),
+                static_cast<unsigned long long>(broken));
   } else {
-    std::printf("%s loop, %d connections (%d established), %d threads: %llu ops in %.2f s = %.0f ops/s; "
-                "p50 %.1f us, p99 %.1f us, p99.9 %.1f us; %llu errors\n",
-                mode, o.connections, established, threadCount, ull{ops}, secs, opsPerS, p50, p99, p999,
-                ull{errors});
+    std::printf("%s\n", loadReportText(o.rate > 0 ? "open loop" : "closed loop", report).c_str());
     if (o.rate > 0) {
       std::printf("requested %.0f ops/s, completed %.0f ops/s in the window; send lag behind the "
                   "schedule p50 %.1f us, p99 %.1f us\n",
                   o.rate, completedPerS, lagP50, lagP99);
     }
   }
-  return errors == 0 ? 0 : 1;
+  return report.errors == 0 ? 0 : 1;
 }

@@ -64,13 +64,7 @@ namespace {
 
 admin::StoreRow storeRowOf(const router::StoreRecord& store, const router::RoutingConfig& routing) {
   admin::StoreRow row{store.storeId, store.name, store.prefix, store.databaseId, {}, {}};
-  if (store.databaseId > 0) {
-    row.physicalDatabase = routing.physicalStoreDatabase(store.databaseId);
-    row.upstream = routing.upstreamOfStoreDatabase(store.databaseId);
-  } else {  // not moved yet: its collections are still in the main database
-    row.physicalDatabase = routing.mainDatabase;
-    row.upstream = routing.mainUpstream;
-  }
+  routing.locateStore(store.databaseId, row.upstream, row.physicalDatabase);
   return row;
 }
 

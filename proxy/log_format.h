@@ -30,7 +30,4 @@ struct LogField {
 // One log line with structured fields.
 void logWithFields(spdlog::level::level_enum level, std::string_view message, std::span<const LogField> fields);
 
-// Appends `text` as a JSON string literal (quotes included).
-void appendJsonString(std::string& out, std::string_view text);
-
 }  // namespace mongogate::proxy

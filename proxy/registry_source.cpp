@@ -23,6 +23,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "proxy/json_string.h"
+
 namespace mongogate::proxy {
 
 using router::StoreRecord;
@@ -346,34 +348,6 @@ bool loadRegistryFile(const std::string& path, std::vector<StoreRecord>& stores,
 
 // ---- Cache --------------------------------------------------------------------------------
 
-namespace {
-
-// Appends `s` as a JSON string. `s` must be valid UTF-8 (checked by the caller).
-void appendJsonString(std::string& out, std::string_view s) {
-  out += '"';
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += ch;
-        }
-    }
-  }
-  out += '"';
-}
-
-}  // namespace
-
 bool saveRegistryCache(const std::string& path, std::span<const StoreRecord> stores, std::string& error) {
   static std::atomic<unsigned> counter{0};
   const std::string temp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
@@ -396,6 +370,7 @@ bool saveRegistryCache(const std::string& path, std::span<const StoreRecord> sto
   };
   for (std::size_t i = 0; ok && i < stores.size(); ++i) {
     const StoreRecord& r = stores[i];
+    // appendJsonString would replace invalid UTF-8 by U+FFFD: refuse rather than cache a changed value.
     for (const std::string* field : {&r.storeId, &r.name, &r.prefix}) {
       if (!bson_utf8_validate(field->data(), field->size(), false)) {
         error = "cannot write registry cache " + path + ": store #" + std::to_string(i) +

@@ -61,13 +61,7 @@ bool isMasterAdminDatabase(const RoutingConfig& config, std::string_view databas
 PhysicalNamespace inStore(const RoutingConfig& config, const StoreRecord& store,
                           std::string collection, int rule) {
   PhysicalNamespace p;
-  if (store.databaseId > 0) {
-    p.upstream = config.upstreamOfStoreDatabase(store.databaseId);
-    p.database = config.physicalStoreDatabase(store.databaseId);
-  } else {  // not moved yet: the data is still in the main database
-    p.upstream = config.mainUpstream;
-    p.database = config.mainDatabase;
-  }
+  config.locateStore(store.databaseId, p.upstream, p.database);
   p.collection = std::move(collection);
   p.rule = rule;
   p.store = &store;
@@ -381,6 +375,16 @@ void assignNewStores(const RoutingConfig& config, const RegistrySnapshot& regist
 
 std::string RoutingConfig::physicalStoreDatabase(std::int32_t databaseId) const {
   return databasePrefix + "_" + std::to_string(databaseId);
+}
+
+void RoutingConfig::locateStore(std::int32_t databaseId, std::string& upstream, std::string& database) const {
+  if (databaseId > 0) {
+    upstream = upstreamOfStoreDatabase(databaseId);
+    database = physicalStoreDatabase(databaseId);
+  } else {  // not moved yet: the data is still in the main database
+    upstream = mainUpstream;
+    database = mainDatabase;
+  }
 }
 
 const std::string& RoutingConfig::upstreamOfStoreDatabase(std::int32_t databaseId) const {

@@ -41,6 +41,9 @@ struct RoutingConfig {
 
   std::string physicalStoreDatabase(std::int32_t databaseId) const;  // "pos_db_3"
   const std::string& upstreamOfStoreDatabase(std::int32_t databaseId) const;
+  // Where the data of a store with this databaseId lives: its store database, or, for a store
+  // not moved yet (databaseId 0), the main database on the main upstream.
+  void locateStore(std::int32_t databaseId, std::string& upstream, std::string& database) const;
 };
 
 // A MongoDB error that mongogate returns instead of forwarding.

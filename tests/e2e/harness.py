@@ -48,6 +48,7 @@ from typing import Any, Callable, Iterable, Optional
 
 import bson
 from bson.codec_options import CodecOptions
+from pymongo import MongoClient
 
 E2E_DIR = Path(__file__).resolve().parent
 REPO_ROOT = E2E_DIR.parent.parent
@@ -552,6 +553,23 @@ def write_yaml_config(path: Path, config: dict) -> None:
     path.write_text(text)
 
 
+def file_registry_config(main_uri: str, registry_file: Path, **sections: Any) -> dict:
+    """A configuration with upstream ``main`` at ``main_uri`` and the stores read from
+    ``registry_file`` (``registry.source: file``), plus the other top-level ``sections``."""
+    return {"upstreams": {"main": {"uri": main_uri}},
+            "registry": {"source": "file", "file": str(registry_file)},
+            **sections}
+
+
+def client_for(port: int, **options: Any) -> MongoClient:
+    """pymongo to 127.0.0.1:``port`` with bounded waits and no retries (a retry would hide
+    the error a test asserts on); ``options`` add to or override these settings."""
+    settings: dict[str, Any] = dict(serverSelectionTimeoutMS=10000, connectTimeoutMS=10000,
+                                    socketTimeoutMS=20000, retryReads=False, retryWrites=False)
+    settings.update(options)
+    return MongoClient("127.0.0.1", port, **settings)
+
+
 class Mongogate:
     """The real binary, started on an OS-chosen port, stopped with SIGTERM."""
 
@@ -783,17 +801,8 @@ class E2ETestCase(unittest.TestCase):
         """
         if DIRECT_MODE:
             return None
-        binary = find_mongogate_binary()
-        if binary is None:
-            raise RuntimeError("no mongogate binary: set MONGOGATE_BIN (ctest does), pass "
-                               "--mongogate-bin PATH, or build into <repo>/build")
-        cls._proxy_count += 1
-        name = f"{name or 'mongogate'}-{cls._proxy_count}"
         uri = upstream if isinstance(upstream, str) else upstream.uri + main_db
-        proxy = Mongogate(binary, uri, cls.workdir, extra_args, env, name=name,
-                          **options)
-        cls._proxies.append(proxy)
-        return proxy.start()
+        return cls._launch_proxy(uri, extra_args, env, cls._next_proxy_name(name), **options)
 
     @classmethod
     def start_inprocess_upstream(cls, name: str = "main", **kwargs: Any) -> InProcessUpstream:
@@ -815,20 +824,36 @@ class E2ETestCase(unittest.TestCase):
         """
         if DIRECT_MODE:
             return None
+        name = cls._next_proxy_name(name)
+        config_path = cls.workdir / f"{name}.yaml"
+        write_yaml_config(config_path, config)
+        return cls._launch_proxy(config["upstreams"]["main"]["uri"], ["--config", str(config_path), *extra_args],
+                                 env, name, cli_upstream=False, **options)
+
+    @classmethod
+    def _next_proxy_name(cls, name: Optional[str]) -> str:
+        """``name`` (default "mongogate") numbered, so that each proxy's files are its own."""
+        cls._proxy_count += 1
+        return f"{name or 'mongogate'}-{cls._proxy_count}"
+
+    @classmethod
+    def _launch_proxy(cls, upstream_uri: str, args: Iterable[str], env: Optional[dict], name: str,
+                      **options: Any) -> Mongogate:
+        """Start the binary; it is stopped and checked at class teardown."""
         binary = find_mongogate_binary()
         if binary is None:
             raise RuntimeError("no mongogate binary: set MONGOGATE_BIN (ctest does), pass "
                                "--mongogate-bin PATH, or build into <repo>/build")
-        cls._proxy_count += 1
-        name = f"{name or 'mongogate'}-{cls._proxy_count}"
-        config_path = cls.workdir / f"{name}.yaml"
-        write_yaml_config(config_path, config)
-        main_uri = config["upstreams"]["main"]["uri"]
-        proxy = Mongogate(binary, main_uri, cls.workdir,
-                          ["--config", str(config_path), *extra_args], env, name=name,
-                          cli_upstream=False, **options)
+        proxy = Mongogate(binary, upstream_uri, cls.workdir, args, env, name=name, **options)
         cls._proxies.append(proxy)
         return proxy.start()
+
+    @classmethod
+    def write_registry_file(cls, stores: list[dict], name: str = "stores.yaml") -> Path:
+        """A registry file in the class's directory for ``registry.source: file``."""
+        path = cls.workdir / name
+        path.write_text(json.dumps({"stores": stores}))  # JSON is YAML
+        return path
 
     @classmethod
     def stop_proxy(cls, proxy: Mongogate) -> None:
@@ -866,6 +891,35 @@ def main() -> None:
 
 
 # --------------------------------------------------------------------------------------
+# Node clients (tests/e2e/node).
+
+# Keeps the Node clients and mongosh quiet and offline: no telemetry, no update check, no
+# greeting, no colour codes in the output the tests read.
+NODE_QUIET_ENV = {"MONGOSH_FORCE_DISABLE_TELEMETRY_FOR_TESTING": "1", "MONGOSH_NO_UPDATE_CHECK": "1",
+                  "DO_NOT_TRACK": "1", "CI": "1", "NO_COLOR": "1"}
+
+
+def run_node_script(args: list[str], env: dict[str, str], timeout: float) -> tuple[Optional[dict], str]:
+    """Run ``args`` (a script of tests/e2e/node, or mongosh) in that folder, without stdin,
+    with ``env`` added to this process's environment.
+
+    Fails (AssertionError with what it printed) when it does not finish within ``timeout``
+    seconds or exits non-zero. Returns its last stdout line that starts with "{", parsed as
+    JSON (None when there is none), and its output for the test's messages.
+    """
+    try:
+        result = subprocess.run(args, cwd=str(NODE_DIR), env=dict(os.environ, **env), stdin=subprocess.DEVNULL,
+                                capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(f"{args[:2]} did not finish within {timeout}s\nstdout:\n{e.stdout}\n"
+                             f"stderr:\n{e.stderr}") from None
+    output = f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    if result.returncode != 0:
+        raise AssertionError(output)
+    summary = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    return (json.loads(summary[-1]) if summary else None), output
+
+
 # Node packages: `npm ci` once, serialized across parallel ctest processes.
 
 def _node_modules_current() -> bool:

@@ -14,9 +14,8 @@ import json
 import unittest
 
 from prometheus_client.parser import text_string_to_metric_families
-from pymongo import MongoClient
 
-from harness import MAIN_DB, E2ETestCase, WireConnection, wait_until
+from harness import MAIN_DB, E2ETestCase, WireConnection, client_for, file_registry_config, wait_until
 
 PASSWORD = "pa55-word-e2e"
 TOKEN = "e2e-admin-token"
@@ -48,11 +47,6 @@ EXPECTED_FAMILIES = {
 }
 
 
-def client_for(port: int) -> MongoClient:
-    return MongoClient("127.0.0.1", port, serverSelectionTimeoutMS=10000, connectTimeoutMS=10000,
-                       socketTimeoutMS=20000, retryReads=False, retryWrites=False)
-
-
 class Scrape:
     """One /metrics scrape, parsed by prometheus_client."""
 
@@ -73,13 +67,8 @@ class AdminPortTest(E2ETestCase):
         super().setUpClass()
         # mongogate authenticates with the URI's credentials: the mock checks them.
         cls.upstream = cls.start_upstream("main", extra_args=["--user", f"app:{PASSWORD}"])
-        registry_file = cls.workdir / "stores.yaml"
-        registry_file.write_text(json.dumps({"stores": STORES}))  # JSON is YAML
         cls.main_uri = f"mongodb://app:{PASSWORD}@127.0.0.1:{cls.upstream.port}/{MAIN_DB}?authSource=admin"
-        cls.config = {
-            "upstreams": {"main": {"uri": cls.main_uri}},
-            "registry": {"source": "file", "file": str(registry_file)},
-        }
+        cls.config = file_registry_config(cls.main_uri, cls.write_registry_file(STORES))
         cls.proxy = cls.start_configured_proxy(cls.config, admin=True, admin_token=TOKEN, name="admin")
 
     def setUp(self) -> None:

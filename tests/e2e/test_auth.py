@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import os
 import re
 import shutil
@@ -28,8 +27,8 @@ import urllib.parse
 from typing import Any, Optional
 
 import harness
-from harness import (DIRECT_MODE, MAIN_DB, NODE_DIR, E2ETestCase, WireConnection,
-                     find_mongogate_binary, import_mock_upstream)
+from harness import (DIRECT_MODE, MAIN_DB, NODE_DIR, NODE_QUIET_ENV, E2ETestCase, WireConnection,
+                     find_mongogate_binary, import_mock_upstream, run_node_script)
 
 from bson import Binary
 from pymongo import MongoClient
@@ -118,27 +117,19 @@ class NodeRunner:
         self.home = tempfile.mkdtemp(prefix="mongogate-e2e-home-", dir=workdir)
 
     def env(self, uri: str, **extra: str) -> dict:
-        env = dict(os.environ)
-        env.update({"MONGODB_URI": uri, "HOME": self.home, "E2E_DB": "e2e_auth",
-                    "MONGOSH_FORCE_DISABLE_TELEMETRY_FOR_TESTING": "1", "MONGOSH_NO_UPDATE_CHECK": "1",
-                    "DO_NOT_TRACK": "1", "CI": "1", "NO_COLOR": "1"})
-        env.update(extra)
-        return env
+        """What the clients need in their environment besides this process's own."""
+        return {"MONGODB_URI": uri, "HOME": self.home, "E2E_DB": "e2e_auth", **NODE_QUIET_ENV, **extra}
 
     def client(self, test: E2ETestCase, kind: str, uri: str, collection: str) -> dict:
-        result = subprocess.run([self.node, "auth_client.mjs"], cwd=str(NODE_DIR),
-                                env=self.env(uri, E2E_CLIENT=kind, E2E_COLLECTION=collection),
-                                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=RUN_TIMEOUT)
-        output = f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-        test.assertEqual(result.returncode, 0, output)
-        lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-        test.assertTrue(lines, output)
-        return json.loads(lines[-1])
+        summary, output = run_node_script([self.node, "auth_client.mjs"],
+                                          self.env(uri, E2E_CLIENT=kind, E2E_COLLECTION=collection), RUN_TIMEOUT)
+        test.assertIsNotNone(summary, output)
+        return summary
 
     def mongosh(self, uri: str, script: str) -> subprocess.CompletedProcess:
         mongosh = str(NODE_DIR / "node_modules" / ".bin" / "mongosh")
         return subprocess.run([mongosh, uri, "--quiet", "--norc", "--eval", script], cwd=str(NODE_DIR),
-                              env=self.env(uri), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              env=dict(os.environ, **self.env(uri)), stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               timeout=RUN_TIMEOUT)
 
 

@@ -8,7 +8,6 @@ Run: MONGOGATE_BIN=build/proxy/mongogate /usr/bin/python3 -m unittest -v test_cl
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import struct
@@ -24,8 +23,8 @@ from pymongo import MongoClient
 from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
 import harness
-from harness import (NODE_DIR, OP_COMPRESSED, OP_MSG, E2ETestCase, WireConnection, commands_named,
-                     frame, next_request_id, op_msg_payload, wait_until)
+from harness import (NODE_DIR, NODE_QUIET_ENV, OP_COMPRESSED, OP_MSG, E2ETestCase, WireConnection,
+                     commands_named, frame, next_request_id, op_msg_payload, run_node_script, wait_until)
 
 DB = "e2e_client"
 RUN_TIMEOUT = 100  # below the harness's per-test watchdog (120 s)
@@ -81,21 +80,10 @@ class NodeRunner:
     home: str
 
     def run_node(self, args: list[str], uri: str, collection: str, extra_env: Optional[dict] = None) -> dict:
-        env = dict(os.environ)
-        env.update({"MONGODB_URI": uri, "E2E_DB": DB, "E2E_COLLECTION": collection, "HOME": self.home,
-                    "MONGOSH_FORCE_DISABLE_TELEMETRY_FOR_TESTING": "1", "MONGOSH_NO_UPDATE_CHECK": "1",
-                    "DO_NOT_TRACK": "1", "CI": "1", "NO_COLOR": "1"})
-        env.update(extra_env or {})
-        try:
-            result = subprocess.run(args, cwd=str(NODE_DIR), env=env, stdin=subprocess.DEVNULL,
-                                    capture_output=True, text=True, timeout=RUN_TIMEOUT)
-        except subprocess.TimeoutExpired as e:
-            raise AssertionError(f"{args[:2]} did not finish within {RUN_TIMEOUT}s\n{e.stdout}\n{e.stderr}")
-        output = f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-        if result.returncode != 0:
-            raise AssertionError(output)
-        summary = [line for line in result.stdout.splitlines() if line.startswith("{")]
-        return json.loads(summary[-1]) if summary else {"ok": True, "output": output}
+        env = {"MONGODB_URI": uri, "E2E_DB": DB, "E2E_COLLECTION": collection, "HOME": self.home,
+               **NODE_QUIET_ENV, **(extra_env or {})}
+        summary, output = run_node_script(args, env, RUN_TIMEOUT)
+        return summary if summary is not None else {"ok": True, "output": output}
 
     @staticmethod
     def node() -> str:

@@ -13,19 +13,11 @@ import time
 import uuid
 
 from bson import Binary, Int64
-from pymongo import MongoClient
 
 import harness
-from harness import STOP_TIMEOUT, E2ETestCase, WireConnection, commands_named, wait_until
+from harness import STOP_TIMEOUT, E2ETestCase, WireConnection, client_for, commands_named, wait_until
 
 DB = "e2e_lifecycle"
-
-
-def client_for(port: int, **options) -> MongoClient:
-    opts = dict(serverSelectionTimeoutMS=10000, connectTimeoutMS=10000, socketTimeoutMS=20000,
-                retryReads=False, retryWrites=False)
-    opts.update(options)
-    return MongoClient("127.0.0.1", port, **opts)
 
 
 def unused_port() -> int:

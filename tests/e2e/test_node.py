@@ -7,14 +7,12 @@ Run: MONGOGATE_BIN=build/proxy/mongogate /usr/bin/python3 -m unittest -v test_no
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
 import tempfile
 
 import harness
-from harness import DIRECT_MODE, NODE_DIR, E2ETestCase, commands_named, hello_driver_names
+from harness import (DIRECT_MODE, NODE_DIR, NODE_QUIET_ENV, E2ETestCase, commands_named, hello_driver_names,
+                     run_node_script)
 
 DB = "e2e_node"
 RUN_TIMEOUT = 120
@@ -37,32 +35,12 @@ class NodeClientsThroughProxy(E2ETestCase):
         cls.home = tempfile.mkdtemp(prefix="mongogate-e2e-home-", dir=cls.workdir)
 
     def run_client(self, args: list[str], collection: str, uri: str) -> dict:
-        env = dict(os.environ)
-        env.update({
-            "MONGODB_URI": uri,
-            "E2E_DB": DB,
-            "E2E_COLLECTION": collection,
-            "HOME": self.home,
-            # mongosh: no telemetry, no update check, no greeting (also implied by --quiet).
-            "MONGOSH_FORCE_DISABLE_TELEMETRY_FOR_TESTING": "1",
-            "MONGOSH_NO_UPDATE_CHECK": "1",
-            "DO_NOT_TRACK": "1",
-            "CI": "1",
-            "NO_COLOR": "1",
-        })
-        try:
-            result = subprocess.run(args, cwd=str(NODE_DIR), env=env, stdin=subprocess.DEVNULL,
-                                    capture_output=True, text=True, timeout=RUN_TIMEOUT)
-        except subprocess.TimeoutExpired as e:
-            self.fail(f"{args[:2]} did not finish within {RUN_TIMEOUT}s\nstdout:\n{e.stdout}\n"
-                      f"stderr:\n{e.stderr}")
-        output = f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-        self.assertEqual(result.returncode, 0, output)
-        summary = [line for line in result.stdout.splitlines() if line.startswith("{")]
-        self.assertTrue(summary, output)
-        doc = json.loads(summary[-1])
-        self.assertTrue(doc.get("ok"), output)
-        return doc
+        summary, output = run_node_script(
+            args, {"MONGODB_URI": uri, "E2E_DB": DB, "E2E_COLLECTION": collection, "HOME": self.home,
+                   **NODE_QUIET_ENV}, RUN_TIMEOUT)
+        self.assertIsNotNone(summary, output)
+        self.assertTrue(summary.get("ok"), output)
+        return summary
 
     def assert_no_client_hello_forwarded(self, records: list[dict]) -> None:
         if DIRECT_MODE:

@@ -19,18 +19,13 @@ import signal
 import unittest
 
 from prometheus_client.parser import text_string_to_metric_families
-from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
-from harness import MAIN_DB, E2ETestCase, WireConnection, wait_until, write_yaml_config
+from harness import (MAIN_DB, E2ETestCase, WireConnection, client_for, file_registry_config, wait_until,
+                     write_yaml_config)
 
 TOKEN = "ops-e2e-token"
 SECRET_CONTENT = "card-4111-1111-1111-1111"  # document content that must never reach a log
-
-
-def client_for(port: int) -> MongoClient:
-    return MongoClient("127.0.0.1", port, serverSelectionTimeoutMS=10000, connectTimeoutMS=10000,
-                       socketTimeoutMS=20000, retryReads=False, retryWrites=False)
 
 
 def scrape(proxy) -> dict:
@@ -267,11 +262,8 @@ class StoresEndpointTest(E2ETestCase):
         self.assertEqual(status, 403, reply)
         self.stop_proxy(no_token)
 
-        registry_file = self.workdir / "stores.yaml"
-        registry_file.write_text(json.dumps({"stores": []}))
         from_file = self.start_configured_proxy(
-            {"upstreams": {"main": {"uri": self.main_uri}},
-             "registry": {"source": "file", "file": str(registry_file)}},
+            file_registry_config(self.main_uri, self.write_registry_file([])),
             admin=True, admin_token=TOKEN, name="file")
         status, reply = self.post({"prefix": "x2"}, proxy=from_file)
         self.assertEqual(status, 503, reply)

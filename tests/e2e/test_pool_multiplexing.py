@@ -19,8 +19,7 @@ import threading
 import time
 import unittest
 
-import harness
-from harness import MAIN_DB, E2ETestCase, op_msg, parse_reply
+from harness import MAIN_DB, E2ETestCase, file_registry_config, op_msg, parse_reply
 
 CLIENTS = 1000
 INSERTS_PER_CLIENT = 5
@@ -79,19 +78,14 @@ class PoolMultiplexingTest(E2ETestCase):
     def setUpClass(cls) -> None:
         super().setUpClass()
         cls.upstream = cls.start_upstream("main")
-        registry_file = cls.workdir / "stores.yaml"
-        registry_file.write_text(json.dumps({"stores": []}))
-        config = {
-            "upstreams": {"main": {"uri": f"{cls.upstream.uri}{MAIN_DB}?maxPoolSize={POOL_SIZE}"}},
-            "registry": {"source": "file", "file": str(registry_file)},
-            "threads": 2,
-            "pool": {"wait_queue_timeout_ms": 60000},
-        }
+        config = file_registry_config(f"{cls.upstream.uri}{MAIN_DB}?maxPoolSize={POOL_SIZE}",
+                                      cls.write_registry_file([]),
+                                      threads=2, pool={"wait_queue_timeout_ms": 60000})
         cls.proxy = cls.start_configured_proxy(config, admin=True, log_level="info")
 
     def setUp(self) -> None:
-        if harness.DIRECT_MODE:
-            self.skipTest("about mongogate itself")
+        super().setUp()
+        self.require_proxy()
 
     def pool_total(self) -> int:
         status, _, body = self.proxy.admin_request("GET", "/v1/upstreams")

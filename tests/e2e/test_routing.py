@@ -22,9 +22,7 @@ placement, records and routing-only behaviour are skipped in that mode.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,8 +33,8 @@ from pymongo import ASCENDING, MongoClient, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 import harness
-from harness import (DIRECT_MODE, NODE_DIR, E2ETestCase, Upstream, commands_named,
-                     record_command_name, wait_until)
+from harness import (DIRECT_MODE, E2ETestCase, Upstream, commands_named,
+                     record_command_name, run_node_script, wait_until)
 
 MAIN_DB = "main_db"
 MASTERADMIN_DB = "masteradmin"
@@ -1072,29 +1070,18 @@ class PosAppWithMongoose(RoutingTestCase):
         super().setUpClass()
 
     def run_pos_app(self) -> dict:
-        env = dict(os.environ)
-        env.update({
+        env = {
             "MONGODB_URI": self.proxy_uri(MAIN_DB),
             "MASTER_ADMIN_MONGO_URI": self.proxy_uri(MASTERADMIN_DB),
             "POS_STORE_COUNT": str(self.STORE_COUNT),
             "POS_PREFIX": self.PREFIX,
             "HOME": tempfile.mkdtemp(prefix="home-", dir=self.workdir),
             "NO_COLOR": "1",
-        })
-        args = [self.node, "pos_app.mjs"]
-        try:
-            result = subprocess.run(args, cwd=str(NODE_DIR), env=env, stdin=subprocess.DEVNULL,
-                                    capture_output=True, text=True, timeout=NODE_RUN_TIMEOUT)
-        except subprocess.TimeoutExpired as e:
-            self.fail(f"pos_app.mjs did not finish within {NODE_RUN_TIMEOUT}s\nstdout:\n"
-                      f"{e.stdout}\nstderr:\n{e.stderr}")
-        output = f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-        self.assertEqual(result.returncode, 0, output)
-        summary = [line for line in result.stdout.splitlines() if line.startswith("{")]
-        self.assertTrue(summary, output)
-        doc = json.loads(summary[-1])
-        self.assertTrue(doc.get("ok"), output)
-        return doc
+        }
+        summary, output = run_node_script([self.node, "pos_app.mjs"], env, NODE_RUN_TIMEOUT)
+        self.assertIsNotNone(summary, output)
+        self.assertTrue(summary.get("ok"), output)
+        return summary
 
     def test_pos_app_stores_land_in_their_databases(self):
         if not DIRECT_MODE:

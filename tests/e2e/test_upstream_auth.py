@@ -19,17 +19,12 @@ import unittest
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-import harness
-from harness import MAIN_DB, E2ETestCase, commands_named, hello_driver_names, is_hello, wait_until
+from harness import (MAIN_DB, E2ETestCase, client_for, commands_named, file_registry_config, hello_driver_names,
+                     is_hello, wait_until)
 
 USER = "proxyuser"
 PASSWORD = "Pa55-w0rd-never-shown"
 WRONG = "Wr0ng-pa55-never-shown"
-
-
-def client_for(port: int) -> MongoClient:
-    return MongoClient("127.0.0.1", port, serverSelectionTimeoutMS=10000, connectTimeoutMS=10000,
-                       socketTimeoutMS=20000, retryReads=False, retryWrites=False)
 
 
 class UpstreamScramTest(E2ETestCase):
@@ -37,22 +32,18 @@ class UpstreamScramTest(E2ETestCase):
     def setUpClass(cls) -> None:
         super().setUpClass()
         cls.upstream = cls.start_upstream("main", extra_args=["--user", f"{USER}:{PASSWORD}"])
-        cls.registry_file = cls.workdir / "stores.yaml"
-        cls.registry_file.write_text(json.dumps({"stores": []}))
+        cls.registry_file = cls.write_registry_file([])
 
     def setUp(self) -> None:
-        if harness.DIRECT_MODE:
-            self.skipTest("about mongogate itself")
+        super().setUp()
+        self.require_proxy()
 
     def start(self, password: str, options: str = ""):
         uri = (f"mongodb://{USER}:{password}@127.0.0.1:{self.upstream.port}/{MAIN_DB}"
                f"?authSource=admin&maxPoolSize=4{options}")
-        config = {"upstreams": {"main": {"uri": uri}},
-                  "registry": {"source": "file", "file": str(self.registry_file)},
-                  "threads": 1,
-                  "pool": {"reconnect_backoff_max_ms": 200}}
+        config = file_registry_config(uri, self.registry_file, threads=1, pool={"reconnect_backoff_max_ms": 200})
         proxy = self.start_configured_proxy(config, admin=True)
-        self.addCleanup(proxy.stop)
+        self.addCleanup(self.stop_proxy, proxy)
         return proxy
 
     def direct_count(self, collection: str) -> int:

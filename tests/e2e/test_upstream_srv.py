@@ -19,7 +19,7 @@ import threading
 import unittest
 
 import harness
-from harness import E2ETestCase
+from harness import E2ETestCase, file_registry_config
 
 DOMAIN = "db.localhost"
 SRV_HOST = f"cluster0.{DOMAIN}"
@@ -85,12 +85,11 @@ class UpstreamSrvTest(E2ETestCase):
         super().setUpClass()
         cls.dns = FakeDns()
         cls.addClassCleanup(cls.dns.close)
-        cls.registry_file = cls.workdir / "stores.yaml"
-        cls.registry_file.write_text(json.dumps({"stores": []}))
+        cls.registry_file = cls.write_registry_file([])
 
     def setUp(self) -> None:
-        if harness.DIRECT_MODE:
-            self.skipTest("about mongogate itself")
+        super().setUp()
+        self.require_proxy()
 
     def env(self) -> dict:
         return {"MONGOGATE_TEST_DNS_SERVER": f"127.0.0.1:{self.dns.port}"}
@@ -112,8 +111,7 @@ class UpstreamSrvTest(E2ETestCase):
         self.assertIn((f"_mongodb._tcp.{host}", FakeDns.SRV), self.dns.queries)
         self.assertIn((host, FakeDns.TXT), self.dns.queries)
 
-        config = {"upstreams": {"main": {"uri": f"mongodb+srv://{host}/e2e_main"}},
-                  "registry": {"source": "file", "file": str(self.registry_file)}}
+        config = file_registry_config(f"mongodb+srv://{host}/e2e_main", self.registry_file)
         proxy = self.start_configured_proxy(config, admin=True, env=self.env())
         status, _, body = proxy.admin_request("GET", "/v1/upstreams")
         self.assertEqual(status, 200, body)

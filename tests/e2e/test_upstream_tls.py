@@ -23,7 +23,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 import harness
-from harness import MAIN_DB, E2ETestCase, wait_until
+from harness import MAIN_DB, E2ETestCase, client_for, file_registry_config, wait_until
 
 STORES = [{"storeId": "s1", "name": "One", "prefix": "abc", "databaseId": 1}]
 
@@ -51,11 +51,6 @@ def make_server_certificate(directory: Path, ca: str, dns_name: str) -> Path:
     return bundle
 
 
-def client_for(port: int) -> MongoClient:
-    return MongoClient("127.0.0.1", port, serverSelectionTimeoutMS=10000, connectTimeoutMS=10000,
-                       socketTimeoutMS=20000, retryReads=False, retryWrites=False)
-
-
 class UpstreamTlsTest(E2ETestCase):
     @classmethod
     def setUpClass(cls) -> None:
@@ -67,18 +62,15 @@ class UpstreamTlsTest(E2ETestCase):
         bundle = make_server_certificate(cls.certs, "right-ca", "localhost")
         cls.upstream = cls.start_upstream("main", extra_args=["--host", "127.0.0.1",
                                                               "--tls-cert-key-file", str(bundle)])
-        cls.registry_file = cls.workdir / "stores.yaml"
-        cls.registry_file.write_text(json.dumps({"stores": STORES}))
+        cls.registry_file = cls.write_registry_file(STORES)
 
     def setUp(self) -> None:
-        if harness.DIRECT_MODE:
-            self.skipTest("about mongogate itself")
+        super().setUp()
+        self.require_proxy()
 
     def start(self, host: str, options: str):
         uri = f"mongodb://{host}:{self.upstream.port}/{MAIN_DB}?{options}"
-        config = {"upstreams": {"main": {"uri": uri}},
-                  "registry": {"source": "file", "file": str(self.registry_file)},
-                  "pool": {"reconnect_backoff_max_ms": 200}}
+        config = file_registry_config(uri, self.registry_file, pool={"reconnect_backoff_max_ms": 200})
         return self.start_configured_proxy(config, admin=True)
 
     def direct_upstream(self) -> MongoClient:

@@ -9,16 +9,14 @@
 #include <vector>
 
 #include "wire/compression.h"
+#include "fuzz_support.h"
 
 using namespace mongogate::wire;
+using namespace mongogate::wire::fuzz;
 
 namespace {
 
 constexpr std::int32_t kMaxSize = 1 << 20;
-
-void require(bool condition) {
-  if (!condition) __builtin_trap();
-}
 
 bool sameBytes(const std::vector<std::uint8_t>& a, Bytes b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
@@ -36,7 +34,7 @@ void roundTrip(Bytes original, Compressor c) {
 void checkParsed(Bytes frame) {
   const auto r = parseOpCompressed(frame, kMaxSize);
   if (!r.ok()) {
-    require(r.error.status != WireStatus::kOk && r.error.offset <= frame.size());
+    requireCleanError(r.error, frame);
     return;
   }
   std::vector<std::uint8_t> out;
@@ -58,9 +56,7 @@ void checkParsed(Bytes frame) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   checkParsed(Bytes(data, size));
   if (size < kHeaderSize || size > static_cast<std::size_t>(kMaxSize)) return 0;
-  std::vector<std::uint8_t> frame(data, data + size);
-  storeInt32LE(frame.data(), static_cast<std::int32_t>(size));
-  storeInt32LE(frame.data() + 12, static_cast<std::int32_t>(OpCode::kCompressed));
+  std::vector<std::uint8_t> frame = reframed(data, size, OpCode::kCompressed);
   checkParsed(Bytes(frame));
 
   storeInt32LE(frame.data() + 12, static_cast<std::int32_t>(OpCode::kMsg));

@@ -6,19 +6,17 @@
 
 #include "wire/legacy.h"
 #include "wire/op_msg.h"
+#include "fuzz_support.h"
 
 using namespace mongogate::wire;
+using namespace mongogate::wire::fuzz;
 
 namespace {
-
-void require(bool condition) {
-  if (!condition) __builtin_trap();
-}
 
 void checkParsed(Bytes frame) {
   const auto r = parseOpQuery(frame);
   if (!r.ok()) {
-    require(r.error.status != WireStatus::kOk && r.error.offset <= frame.size());
+    requireCleanError(r.error, frame);
     return;
   }
   const OpQueryView& q = r.value;
@@ -38,9 +36,7 @@ void checkParsed(Bytes frame) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   checkParsed(Bytes(data, size));
   if (size < kHeaderSize) return 0;
-  std::vector<std::uint8_t> frame(data, data + size);
-  storeInt32LE(frame.data(), static_cast<std::int32_t>(size));
-  storeInt32LE(frame.data() + 12, static_cast<std::int32_t>(OpCode::kQuery));
+  std::vector<std::uint8_t> frame = reframed(data, size, OpCode::kQuery);
   checkParsed(Bytes(frame));
   return 0;
 }

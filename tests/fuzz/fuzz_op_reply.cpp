@@ -9,19 +9,17 @@
 #include "wire/builder.h"
 #include "wire/legacy.h"
 #include "wire/op_msg.h"
+#include "fuzz_support.h"
 
 using namespace mongogate::wire;
+using namespace mongogate::wire::fuzz;
 
 namespace {
-
-void require(bool condition) {
-  if (!condition) __builtin_trap();
-}
 
 void checkParsed(Bytes frame) {
   const auto r = parseOpReply(frame);
   if (!r.ok()) {
-    require(r.error.status != WireStatus::kOk && r.error.offset <= frame.size());
+    requireCleanError(r.error, frame);
     return;
   }
   const OpReplyView& v = r.value;
@@ -48,9 +46,7 @@ void checkParsed(Bytes frame) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   checkParsed(Bytes(data, size));
   if (size < kHeaderSize) return 0;
-  std::vector<std::uint8_t> frame(data, data + size);
-  storeInt32LE(frame.data(), static_cast<std::int32_t>(size));
-  storeInt32LE(frame.data() + 12, static_cast<std::int32_t>(OpCode::kReply));
+  std::vector<std::uint8_t> frame = reframed(data, size, OpCode::kReply);
   checkParsed(Bytes(frame));
   return 0;
 }

@@ -10,23 +10,15 @@
 
 #include "router/routing.h"
 #include "router/store_registry.h"
+#include "router_test_support.h"
 #include "wire_test_support.h"
 
 namespace mongogate::router {
 namespace {
 
+using routing_test::jsonOf;
 using wire::test::bson;
 using wire::test::ByteVec;
-
-std::string jsonOf(const std::vector<std::uint8_t>& bytes) {
-  bson_t doc;
-  if (bytes.empty() || !bson_init_static(&doc, bytes.data(), bytes.size())) return "<not BSON>";
-  char* json = bson_as_canonical_extended_json(&doc, nullptr);
-  if (json == nullptr) return "<not BSON>";
-  std::string out(json);
-  bson_free(json);
-  return out;
-}
 
 RoutingConfig testConfig() {
   RoutingConfig config;

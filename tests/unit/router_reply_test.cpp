@@ -13,24 +13,16 @@
 
 #include "router/reply_namespaces.h"
 #include "router/routing.h"
+#include "router_test_support.h"
 #include "wire/op_msg.h"
 #include "wire_test_support.h"
 
 namespace mongogate::router {
 namespace {
 
+using routing_test::jsonOf;
 using wire::test::bson;
 using wire::test::ByteVec;
-
-std::string jsonOf(const ByteVec& bytes) {
-  bson_t doc;
-  if (bytes.empty() || !bson_init_static(&doc, bytes.data(), bytes.size())) return "<not BSON>";
-  char* json = bson_as_canonical_extended_json(&doc, nullptr);
-  if (json == nullptr) return "<not BSON>";
-  std::string out(json);
-  bson_free(json);
-  return out;
-}
 
 NamespaceMapping rule2(std::string db, std::string coll, std::string prefix = "abc") {
   return {db, coll, "main_db", coll, 2, prefix};

@@ -1,7 +1,8 @@
 // tests/unit/router_test_support.h — the routing fixture shared by router_request_test,
 // router_namespace_test and router_assignment_test: one RoutingConfig and registry that
 // exercise every rule, OP_MSG frames built from extended JSON, and readable renderings
-// (canonical extended JSON, one-line mappings) for the assertions.
+// (canonical extended JSON, one-line mappings) for the assertions; router_reply_test and
+// router_fanout_test use the renderings.
 //
 // Fixture: main database "main_db", pos_db_1..5 with pos_db_4 and pos_db_5 on "shard2",
 // master-admin on "masteradmin"; stores abc -> 1, abc_x -> 4 (a longer prefix that

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <type_traits>
 
 #include "proxy/tls.h"
 #include "proxy/upstream_pool.h"
@@ -28,13 +29,16 @@ std::vector<std::uint8_t> helloReply(std::int32_t responseTo) {
 }
 
 // Accepts connections and answers every OP_MSG with a hello reply (maxWireVersion 13).
+// Given a certificate it serves TLS 1.3 and, after each reply, sends one more session
+// ticket: bytes that arrive on an idle connection but carry no data.
 class FakeUpstream {
  public:
-  explicit FakeUpstream(asio::io_context& ioc) : ioc_(ioc), acceptor_(ioc, {asio::ip::make_address("127.0.0.1"), 0}) {
-    asio::co_spawn(ioc_, acceptLoop(), asio::detached);
-  }
+  explicit FakeUpstream(asio::io_context& ioc) : FakeUpstream(ioc, nullptr) {}
+  FakeUpstream(asio::io_context& ioc, const std::string& certificate, const std::string& key)
+      : FakeUpstream(ioc, serverContext(certificate, key)) {}
   std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
   int accepted = 0;
+  int lateTickets = 0;                      // TLS: tickets sent after a reply
   std::chrono::milliseconds replyDelay{0};  // before each reply: a slow handshake
   // Closes every connection accepted so far (the server "restarts").
   void closeAll() {
@@ -45,49 +49,91 @@ class FakeUpstream {
   }
 
  private:
+  FakeUpstream(asio::io_context& ioc, std::unique_ptr<ssl::context> tls)
+      : ioc_(ioc), tls_(std::move(tls)), acceptor_(ioc, {asio::ip::make_address("127.0.0.1"), 0}) {
+    asio::co_spawn(ioc_, acceptLoop(), asio::detached);
+  }
+  static std::unique_ptr<ssl::context> serverContext(const std::string& certificate, const std::string& key) {
+    auto context = std::make_unique<ssl::context>(ssl::context::tls_server);
+    context->use_certificate_chain_file(certificate);
+    context->use_private_key_file(key, ssl::context::pem);
+    return context;
+  }
   awaitable<void> acceptLoop() {
     for (;;) {
       auto [ec, socket] = co_await acceptor_.async_accept(nothrow);
       if (ec) co_return;
       ++accepted;
-      sockets_.push_back(std::make_shared<tcp::socket>(std::move(socket)));
-      asio::co_spawn(ioc_, serve(sockets_.back()), asio::detached);
+      if (tls_) {
+        auto stream = std::make_shared<ssl::stream<tcp::socket>>(std::move(socket), *tls_);
+        sockets_.emplace_back(stream, &stream->next_layer());  // shares the stream's ownership
+        asio::co_spawn(ioc_, serve(std::move(stream)), asio::detached);
+      } else {
+        sockets_.push_back(std::make_shared<tcp::socket>(std::move(socket)));
+        asio::co_spawn(ioc_, serve(sockets_.back()), asio::detached);
+      }
     }
   }
-  awaitable<void> serve(std::shared_ptr<tcp::socket> socket) {
+  template <class Stream>
+  awaitable<void> serve(std::shared_ptr<Stream> stream) {
+    constexpr bool kTls = !std::is_same_v<Stream, tcp::socket>;
+    if constexpr (kTls) {
+      auto [handshakeError] = co_await stream->async_handshake(ssl::stream_base::server, nothrow);
+      if (handshakeError) co_return;
+    }
     // The frame owns its buffers: it may outlive this object until the io_context goes.
     BufferPool buffers;
     FrameReader reader(buffers, wire::kDefaultMaxMessageSize);
     for (;;) {
-      if (co_await reader.next(*socket) != ReadStatus::kOk) co_return;
+      if (co_await reader.next(*stream) != ReadStatus::kOk) co_return;
       if (replyDelay.count() > 0) {
         asio::steady_timer pause(ioc_, replyDelay);
         co_await pause.async_wait(nothrow);
       }
       const std::vector<std::uint8_t> frame = helloReply(reader.header().requestId);
-      auto [ec, n] = co_await asio::async_write(*socket, asio::buffer(frame), nothrow);
+      auto [ec, n] = co_await asio::async_write(*stream, asio::buffer(frame), nothrow);
       if (ec) co_return;
+      if constexpr (kTls) {
+        // OpenSSL sends a requested ticket on the next handshake call.
+        if (SSL_new_session_ticket(stream->native_handle()) == 1) {
+          auto [ticketError] = co_await stream->async_handshake(ssl::stream_base::server, nothrow);
+          if (!ticketError) ++lateTickets;
+        }
+      }
     }
   }
   asio::io_context& ioc_;
+  std::unique_ptr<ssl::context> tls_;  // nullptr: plain TCP
   tcp::acceptor acceptor_;
   std::vector<std::shared_ptr<tcp::socket>> sockets_;
 };
 
 class UpstreamPoolTest : public testing::Test {
  protected:
-  void makePool(std::size_t maxSize, std::uint16_t port, std::size_t minSize = 0) {
+  void makePool(std::size_t maxSize, std::uint16_t port, std::size_t minSize = 0, ssl::context* tls = nullptr) {
     upstream_.name = "main";
     upstream_.hosts = {{"127.0.0.1", port}};
     settings_.waitQueueTimeoutMs = 100;
     if (settings_.connectTimeoutMs == config::PoolConfig{}.connectTimeoutMs) settings_.connectTimeoutMs = 2000;
     UpstreamConnectOptions connect;
     connect.upstream = &upstream_;
+    connect.tls = tls;
     connect.buffers = &buffers_;
     connect.maxMessageSize = wire::kDefaultMaxMessageSize;
     connect.timeout = std::chrono::milliseconds(settings_.connectTimeoutMs);
     pool_ = std::make_unique<UpstreamPool>(ioc_, connect, upstream_.hosts.front(), settings_, maxSize, limits_,
                                            minSize, breaker_ ? &*breaker_ : nullptr);
+  }
+  // A fake upstream (plain TCP) and a pool of at most `maxSize` in front of it.
+  FakeUpstream& poolOnFakeUpstream(std::size_t maxSize, std::size_t minSize = 0) {
+    server_.emplace(ioc_);
+    makePool(maxSize, server_->port(), minSize);
+    return *server_;
+  }
+  // A port nothing listens on: the OS chose it, then it was closed again.
+  std::uint16_t closedPort() {
+    tcp::acceptor probe(ioc_, {asio::ip::make_address("127.0.0.1"), 0});
+    return probe.local_endpoint().port();
   }
   awaitable<void> sleep(int ms) {
     asio::steady_timer t(ioc_, std::chrono::milliseconds(ms));
@@ -113,12 +159,12 @@ class UpstreamPoolTest : public testing::Test {
   config::UpstreamConfig upstream_;
   config::PoolConfig settings_;
   std::optional<CircuitBreaker> breaker_;
+  std::optional<FakeUpstream> server_;
   std::unique_ptr<UpstreamPool> pool_;
 };
 
 TEST_F(UpstreamPoolTest, ConnectsAndLearnsTheUpstreamLimits) {
-  FakeUpstream server(ioc_);
-  makePool(2, server.port());
+  FakeUpstream& server = poolOnFakeUpstream(2);
   run([&]() -> awaitable<void> {
     AcquireResult r = co_await pool_->acquire();
     EXPECT_EQ(r.status, AcquireStatus::kOk) << r.error;
@@ -135,8 +181,7 @@ TEST_F(UpstreamPoolTest, ConnectsAndLearnsTheUpstreamLimits) {
 }
 
 TEST_F(UpstreamPoolTest, FullPoolTimesOutInsteadOfHanging) {
-  FakeUpstream server(ioc_);
-  makePool(1, server.port());
+  poolOnFakeUpstream(1);
   run([&]() -> awaitable<void> {
     AcquireResult held = co_await pool_->acquire();
     EXPECT_EQ(held.status, AcquireStatus::kOk);
@@ -151,8 +196,7 @@ TEST_F(UpstreamPoolTest, FullPoolTimesOutInsteadOfHanging) {
 }
 
 TEST_F(UpstreamPoolTest, ReleasedConnectionGoesToTheWaiter) {
-  FakeUpstream server(ioc_);
-  makePool(1, server.port());
+  FakeUpstream& server = poolOnFakeUpstream(1);
   settings_.waitQueueTimeoutMs = 5000;
   std::optional<AcquireStatus> waiterStatus;
   run([&]() -> awaitable<void> {
@@ -177,8 +221,7 @@ TEST_F(UpstreamPoolTest, ReleasedConnectionGoesToTheWaiter) {
 }
 
 TEST_F(UpstreamPoolTest, DiscardFreesASlotForTheWaiter) {
-  FakeUpstream server(ioc_);
-  makePool(1, server.port());
+  FakeUpstream& server = poolOnFakeUpstream(1);
   settings_.waitQueueTimeoutMs = 5000;
   std::optional<AcquireStatus> waiterStatus;
   run([&]() -> awaitable<void> {
@@ -201,33 +244,24 @@ TEST_F(UpstreamPoolTest, DiscardFreesASlotForTheWaiter) {
 }
 
 TEST_F(UpstreamPoolTest, UnreachableUpstreamFailsWithAReason) {
-  std::uint16_t closedPort;
-  {
-    tcp::acceptor probe(ioc_, {asio::ip::make_address("127.0.0.1"), 0});
-    closedPort = probe.local_endpoint().port();
-  }
-  makePool(1, closedPort);
+  const std::uint16_t port = closedPort();
+  makePool(1, port);
   run([&]() -> awaitable<void> {
     AcquireResult r = co_await pool_->acquire();
     EXPECT_EQ(r.status, AcquireStatus::kConnectFailed);
     EXPECT_NE(r.error.find("cannot connect"), std::string::npos) << r.error;
     // Clients see this text: it must not reveal where the upstream is.
     EXPECT_EQ(r.error.find("127.0.0.1"), std::string::npos) << r.error;
-    EXPECT_EQ(r.error.find(std::to_string(closedPort)), std::string::npos) << r.error;
+    EXPECT_EQ(r.error.find(std::to_string(port)), std::string::npos) << r.error;
     EXPECT_EQ(pool_->stats().total, 0u);
   });
 }
 
 TEST_F(UpstreamPoolTest, BreakerOpensAfterConsecutiveFailuresAndFailsFast) {
-  std::uint16_t closedPort;
-  {
-    tcp::acceptor probe(ioc_, {asio::ip::make_address("127.0.0.1"), 0});
-    closedPort = probe.local_endpoint().port();
-  }
   breaker_.emplace(2, 60'000);
   settings_.backoffInitialMs = 0;  // every acquire tries to connect
   settings_.backoffMaxMs = 0;
-  makePool(4, closedPort);
+  makePool(4, closedPort());
   run([&]() -> awaitable<void> {
     EXPECT_EQ((co_await pool_->acquire()).status, AcquireStatus::kConnectFailed);
     EXPECT_EQ(breaker_->state(), CircuitBreaker::State::kClosed);
@@ -243,10 +277,9 @@ TEST_F(UpstreamPoolTest, BreakerOpensAfterConsecutiveFailuresAndFailsFast) {
 }
 
 TEST_F(UpstreamPoolTest, HalfOpenBreakerClosesWhenTheProbeConnects) {
-  FakeUpstream server(ioc_);
   breaker_.emplace(1, 1);
   breaker_->onFailure();  // opened; the 1 ms cool-down passes at once
-  makePool(2, server.port());
+  poolOnFakeUpstream(2);
   run([&]() -> awaitable<void> {
     asio::steady_timer pause(ioc_, std::chrono::milliseconds(5));
     co_await pause.async_wait(nothrow);
@@ -259,9 +292,8 @@ TEST_F(UpstreamPoolTest, HalfOpenBreakerClosesWhenTheProbeConnects) {
 }
 
 TEST_F(UpstreamPoolTest, StaleIdleConnectionIsReplaced) {
-  FakeUpstream server(ioc_);
   settings_.idleCheckMs = 0;
-  makePool(1, server.port());
+  FakeUpstream& server = poolOnFakeUpstream(1);
   run([&]() -> awaitable<void> {
     AcquireResult r = co_await pool_->acquire();
     pool_->release(std::move(r.connection));
@@ -277,9 +309,8 @@ TEST_F(UpstreamPoolTest, StaleIdleConnectionIsReplaced) {
 
 
 TEST_F(UpstreamPoolTest, MinSizeIsOpenedInTheBackground) {
-  FakeUpstream server(ioc_);
   settings_.maintenanceIntervalMs = 10;
-  makePool(4, server.port(), 2);
+  FakeUpstream& server = poolOnFakeUpstream(4, 2);
   pool_->start();
   run([&]() -> awaitable<void> {
     co_await sleep(300);
@@ -296,10 +327,9 @@ TEST_F(UpstreamPoolTest, MinSizeIsOpenedInTheBackground) {
 }
 
 TEST_F(UpstreamPoolTest, IdleConnectionsOlderThanMaxIdleTimeAreClosed) {
-  FakeUpstream server(ioc_);
   settings_.maintenanceIntervalMs = 10;
   settings_.maxIdleTimeMs = 50;
-  makePool(2, server.port());
+  poolOnFakeUpstream(2);
   pool_->start();
   run([&]() -> awaitable<void> {
     AcquireResult r = co_await pool_->acquire();
@@ -313,9 +343,8 @@ TEST_F(UpstreamPoolTest, IdleConnectionsOlderThanMaxIdleTimeAreClosed) {
 }
 
 TEST_F(UpstreamPoolTest, ConnectionsOlderThanMaxLifetimeAreReplaced) {
-  FakeUpstream server(ioc_);
   settings_.maxLifetimeMs = 50;
-  makePool(1, server.port());
+  FakeUpstream& server = poolOnFakeUpstream(1);
   run([&]() -> awaitable<void> {
     AcquireResult r = co_await pool_->acquire();
     pool_->release(std::move(r.connection));
@@ -332,10 +361,9 @@ TEST_F(UpstreamPoolTest, ConnectionsOlderThanMaxLifetimeAreReplaced) {
 }
 
 TEST_F(UpstreamPoolTest, AtMostMaxConnectingConnectsAtOnceTheRestQueue) {
-  FakeUpstream server(ioc_);
-  server.replyDelay = std::chrono::milliseconds(100);
   settings_.maxConnecting = 1;
-  makePool(4, server.port());
+  FakeUpstream& server = poolOnFakeUpstream(4);
+  server.replyDelay = std::chrono::milliseconds(100);
   settings_.waitQueueTimeoutMs = 5000;
   int ok = 0;
   std::size_t peakConnecting = 0;
@@ -365,14 +393,9 @@ TEST_F(UpstreamPoolTest, AtMostMaxConnectingConnectsAtOnceTheRestQueue) {
 }
 
 TEST_F(UpstreamPoolTest, AfterAFailedConnectRequestsGetTheReasonAtOnceDuringTheBackoff) {
-  std::uint16_t closedPort;
-  {
-    tcp::acceptor probe(ioc_, {asio::ip::make_address("127.0.0.1"), 0});
-    closedPort = probe.local_endpoint().port();
-  }
   settings_.backoffInitialMs = 2000;
   settings_.backoffMaxMs = 2000;
-  makePool(1, closedPort);
+  makePool(1, closedPort());
   run([&]() -> awaitable<void> {
     AcquireResult first = co_await pool_->acquire();
     EXPECT_EQ(first.status, AcquireStatus::kConnectFailed);
@@ -387,12 +410,11 @@ TEST_F(UpstreamPoolTest, AfterAFailedConnectRequestsGetTheReasonAtOnceDuringTheB
 }
 
 TEST_F(UpstreamPoolTest, ARequestOutlastingTheBackoffTriesAgain) {
-  FakeUpstream server(ioc_);
   settings_.backoffInitialMs = 40;
   settings_.backoffMaxMs = 40;
   settings_.connectTimeoutMs = 50;
+  FakeUpstream& server = poolOnFakeUpstream(1);
   server.replyDelay = std::chrono::milliseconds(200);  // the first handshake times out
-  makePool(1, server.port());
   settings_.waitQueueTimeoutMs = 1000;
   run([&]() -> awaitable<void> {
     AcquireResult first = co_await pool_->acquire();
@@ -406,52 +428,6 @@ TEST_F(UpstreamPoolTest, ARequestOutlastingTheBackoffTriesAgain) {
   });
 }
 
-// A TLS 1.3 upstream that, after each reply, sends one more session ticket: bytes that
-// arrive on an idle connection but carry no data.
-class LateTicketTlsUpstream {
- public:
-  LateTicketTlsUpstream(asio::io_context& ioc, const std::string& certificate, const std::string& key)
-      : ioc_(ioc), context_(ssl::context::tls_server), acceptor_(ioc, {asio::ip::make_address("127.0.0.1"), 0}) {
-    context_.use_certificate_chain_file(certificate);
-    context_.use_private_key_file(key, ssl::context::pem);
-    asio::co_spawn(ioc_, acceptLoop(), asio::detached);
-  }
-  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
-  int accepted = 0;
-  int lateTickets = 0;
-
- private:
-  awaitable<void> acceptLoop() {
-    for (;;) {
-      auto [ec, socket] = co_await acceptor_.async_accept(nothrow);
-      if (ec) co_return;
-      ++accepted;
-      asio::co_spawn(ioc_, serve(std::make_shared<ssl::stream<tcp::socket>>(std::move(socket), context_)),
-                     asio::detached);
-    }
-  }
-  awaitable<void> serve(std::shared_ptr<ssl::stream<tcp::socket>> stream) {
-    auto [handshakeError] = co_await stream->async_handshake(ssl::stream_base::server, nothrow);
-    if (handshakeError) co_return;
-    BufferPool buffers;
-    FrameReader reader(buffers, wire::kDefaultMaxMessageSize);
-    for (;;) {
-      if (co_await reader.next(*stream) != ReadStatus::kOk) co_return;
-      const std::vector<std::uint8_t> frame = helloReply(reader.header().requestId);
-      auto [ec, n] = co_await asio::async_write(*stream, asio::buffer(frame), nothrow);
-      if (ec) co_return;
-      // OpenSSL sends a requested ticket on the next handshake call.
-      if (SSL_new_session_ticket(stream->native_handle()) == 1) {
-        auto [ticketError] = co_await stream->async_handshake(ssl::stream_base::server, nothrow);
-        if (!ticketError) ++lateTickets;
-      }
-    }
-  }
-  asio::io_context& ioc_;
-  ssl::context context_;
-  tcp::acceptor acceptor_;
-};
-
 TEST_F(UpstreamPoolTest, TlsRecordsWithoutDataDoNotMakeAnIdleConnectionStale) {
   const std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("mongogate-pool-tls-" + std::to_string(::getpid()));
@@ -462,20 +438,14 @@ TEST_F(UpstreamPoolTest, TlsRecordsWithoutDataDoNotMakeAnIdleConnectionStale) {
                               "-addext subjectAltName=IP:127.0.0.1 -keyout " + key + " -out " + cert +
                               " >/dev/null 2>&1";
   ASSERT_EQ(std::system(command.c_str()), 0) << "openssl CLI";
-  LateTicketTlsUpstream server(ioc_, cert, key);
+  FakeUpstream server(ioc_, cert, key);
   upstream_.tls.enabled = true;
   upstream_.tls.caFile = cert;
   std::string error;
   auto context = makeUpstreamTlsContext(upstream_.tls, error);
   ASSERT_TRUE(context) << error;
   settings_.idleCheckMs = 0;  // check on every reuse
-  upstream_.name = "main";
-  upstream_.hosts = {{"127.0.0.1", server.port()}};
-  UpstreamConnectOptions connect;
-  connect.upstream = &upstream_;
-  connect.tls = context.get();
-  connect.buffers = &buffers_;
-  pool_ = std::make_unique<UpstreamPool>(ioc_, connect, upstream_.hosts.front(), settings_, 1, limits_);
+  makePool(1, server.port(), 0, context.get());
   run([&]() -> awaitable<void> {
     for (int i = 0; i < 3; ++i) {
       AcquireResult r = co_await pool_->acquire();
@@ -499,9 +469,8 @@ TEST_F(UpstreamPoolTest, TlsRecordsWithoutDataDoNotMakeAnIdleConnectionStale) {
 // The request path's fast path: an idle connection that needs no I/O to be trusted is
 // handed out without a coroutine; anything else is left to acquire().
 TEST_F(UpstreamPoolTest, TryAcquireIdleTakesOnlyATrustedIdleConnection) {
-  FakeUpstream server(ioc_);
   settings_.idleCheckMs = 0;  // every reuse peeks at the socket
-  makePool(2, server.port());
+  FakeUpstream& server = poolOnFakeUpstream(2);
   run([&]() -> awaitable<void> {
     EXPECT_EQ(pool_->tryAcquireIdle(), nullptr) << "nothing idle: acquire() must connect";
     EXPECT_EQ(server.accepted, 0);

@@ -4,16 +4,14 @@
 // E2E_DB, E2E_COLLECTION. Writes one document and reads it back. Prints one JSON line:
 // {ok: true, found} on success, or {ok: false, code, codeName} when the server refused;
 // exits 0 either way (the Python side asserts), 1 on anything unexpected.
-import assert from 'node:assert/strict';
 import { MongoClient } from 'mongodb';
 import mongoose from 'mongoose';
 
-const uri = process.env.MONGODB_URI;
+import { target, timeouts, uri } from './connection.mjs';
+
 const kind = process.env.E2E_CLIENT ?? 'driver';
-const dbName = process.env.E2E_DB ?? 'e2e_auth';
-const collName = process.env.E2E_COLLECTION ?? `auth_${process.pid}`;
-assert.ok(uri, 'MONGODB_URI must be set');
-const options = { serverSelectionTimeoutMS: 10000, connectTimeoutMS: 10000, socketTimeoutMS: 30000, maxPoolSize: 2 };
+const { dbName, collName } = target('e2e_auth', `auth_${process.pid}`);
+const options = { ...timeouts, maxPoolSize: 2 };
 
 async function withDriver() {
   const client = new MongoClient(uri, options);

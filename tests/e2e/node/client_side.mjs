@@ -6,21 +6,12 @@
 // Env: MONGODB_URI, E2E_DB, E2E_COLLECTION, E2E_TXN_COLLECTIONS ("a,b", optional).
 // Prints one JSON line; exits 0 only when every assertion holds.
 import assert from 'node:assert/strict';
-import { MongoClient } from 'mongodb';
 
-const uri = process.env.MONGODB_URI;
-const dbName = process.env.E2E_DB ?? 'e2e_client_side';
-const collName = process.env.E2E_COLLECTION ?? `client_side_${process.pid}`;
+import { driverClient, target } from './connection.mjs';
+
+const { dbName, collName } = target('e2e_client_side', `client_side_${process.pid}`);
 const txnCollections = (process.env.E2E_TXN_COLLECTIONS ?? '').split(',').filter(Boolean);
-assert.ok(uri, 'MONGODB_URI must be set');
-
-const client = new MongoClient(uri, {
-  appName: 'mongogate-e2e-client-side',
-  serverSelectionTimeoutMS: 10000,
-  connectTimeoutMS: 10000,
-  socketTimeoutMS: 30000,
-  maxPoolSize: 5,
-});
+const client = driverClient('mongogate-e2e-client-side');
 
 async function main() {
   await client.connect();

@@ -3,20 +3,11 @@
 // Env: MONGODB_URI (the proxy), E2E_DB, E2E_COLLECTION. Exits 0 only when every assertion
 // holds; prints one JSON line with what it did so the Python side can check the upstream.
 import assert from 'node:assert/strict';
-import { MongoClient } from 'mongodb';
 
-const uri = process.env.MONGODB_URI;
-const dbName = process.env.E2E_DB ?? 'e2e_node';
-const collName = process.env.E2E_COLLECTION ?? `node_crud_${process.pid}`;
-assert.ok(uri, 'MONGODB_URI must be set');
+import { driverClient, target } from './connection.mjs';
 
-const client = new MongoClient(uri, {
-  appName: 'mongogate-e2e-node',
-  serverSelectionTimeoutMS: 10000,
-  connectTimeoutMS: 10000,
-  socketTimeoutMS: 30000,
-  maxPoolSize: 5,
-});
+const { dbName, collName } = target('e2e_node', `node_crud_${process.pid}`);
+const client = driverClient('mongogate-e2e-node');
 
 async function main() {
   await client.connect();

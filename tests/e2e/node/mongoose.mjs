@@ -4,10 +4,9 @@
 import assert from 'node:assert/strict';
 import mongoose from 'mongoose';
 
-const uri = process.env.MONGODB_URI;
-const dbName = process.env.E2E_DB ?? 'e2e_node';
-const collName = process.env.E2E_COLLECTION ?? `mongoose_products_${process.pid}`;
-assert.ok(uri, 'MONGODB_URI must be set');
+import { target, timeouts, uri } from './connection.mjs';
+
+const { dbName, collName } = target('e2e_node', `mongoose_products_${process.pid}`);
 
 const productSchema = new mongoose.Schema({
   sku: { type: String, required: true, unique: true },
@@ -17,12 +16,7 @@ const productSchema = new mongoose.Schema({
 }, { collection: collName, autoIndex: false, autoCreate: false });
 
 async function main() {
-  await mongoose.connect(uri, {
-    dbName,
-    serverSelectionTimeoutMS: 10000,
-    socketTimeoutMS: 30000,
-    maxPoolSize: 5,
-  });
+  await mongoose.connect(uri, { dbName, ...timeouts, maxPoolSize: 5 });
   const Product = mongoose.model('Product', productSchema);
   await Product.deleteMany({});
 
