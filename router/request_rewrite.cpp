@@ -130,20 +130,29 @@ void copy(bson_t* out, const bson_iter_t& it) {
   if (out != nullptr) bson_edit::copyElement(out, it);
 }
 
+// First pass: notes whether the element [begin, end), whose string value is `current`
+// (nullopt: not a string), must become the string `value`. Only a string value at the top
+// level of the body can be spliced: the edit keeps the element's type byte.
+void noteUtf8(Walk& w, std::optional<std::string_view> current, std::uint32_t begin,
+              std::uint32_t end, std::string_view value) {
+  if (current == value) return;
+  w.changed = true;
+  if (current && w.recordEdits && w.depth == 0 && w.editCount < w.edits.size()) {
+    Walk::Edit& edit = w.edits[w.editCount++];
+    edit.begin = begin;
+    edit.end = end;
+    edit.value.assign(value);
+  } else {
+    w.spliceable = false;
+  }
+}
+
 // Writes `value` under the element's key (first pass: notes whether it differs).
 void putUtf8(Walk& w, const bson_iter_t& it, bson_t* out, std::string_view value) {
   if (out != nullptr) {
     appendUtf8(out, keyOf(it), value);
-  } else if (utf8Of(it) != value) {
-    w.changed = true;
-    if (w.recordEdits && w.depth == 0 && w.editCount < w.edits.size()) {
-      Walk::Edit& edit = w.edits[w.editCount++];
-      edit.begin = it.off;
-      edit.end = it.next_off;
-      edit.value.assign(value);
-    } else {
-      w.spliceable = false;
-    }
+  } else {
+    noteUtf8(w, utf8Of(it), it.off, it.next_off, value);
   }
 }
 
@@ -617,9 +626,12 @@ void walkCommandValue(Walk& w, const CommandSpec& spec, const bson_iter_t& it, b
   copy(out, it);
 }
 
+bool mayNameNamespaces(const CommandSpec& spec, std::string_view key);
+
 bool walkCommandField(Walk& w, const CommandSpec& spec, const bson_iter_t& it, bson_t* out,
                       bool& sawListFilter) {
   const auto key = keyOf(it);
+  if (!mayNameNamespaces(spec, key)) return false;  // the first pass skips these fields too
   const auto type = bson_iter_type(&it);
   if ((spec.fields & fields::kPipeline) && key == "pipeline") {
     walkPipeline(w, it, out, true);
@@ -693,7 +705,68 @@ bool walkCommandField(Walk& w, const CommandSpec& spec, const bson_iter_t& it, b
   return false;
 }
 
+// True when walkCommandField may handle the field `key` of a `spec` command; it leaves
+// every other field alone.
+bool mayNameNamespaces(const CommandSpec& spec, std::string_view key) {
+  using namespace fields;
+  return ((spec.fields & kPipeline) && key == "pipeline") ||
+         ((spec.fields & kViewOn) && key == "viewOn") ||
+         ((spec.fields & kToCollection) && key == "toCollection") ||
+         ((spec.fields & kMapReduceOut) && key == "out") ||
+         ((spec.fields & kToNamespace) && key == "to") ||
+         (spec.shape == CommandShape::kGetMore && key == "collection") ||
+         (spec.shape == CommandShape::kBulkWrite && key == "nsInfo") ||
+         ((spec.fields & kIndexSpecs) && key == "indexes") ||
+         ((spec.fields & kListFilter) && key == "filter");
+}
+
+// walkCommand's first pass: the same decisions, with the command's fields found by a
+// wire::BsonWalker; a libbson iterator is made only for a field that names namespaces
+// (none in a find, insert, update or delete), so the usual command costs one cheap walk.
+void readCommand(Walk& w, const CommandSpec& spec, wire::Bytes doc, bool topLevel) {
+  wire::BsonWalker walker(doc);
+  bool first = true;
+  bool sawListFilter = false;
+  bool stopped = false;
+  bson_iter_t it;
+  for (wire::BsonElement e; walker.next(e);) {
+    if (first) {
+      first = false;
+      if (spec.shape == CommandShape::kCollection) {  // walkCommandValue's kCollection case
+        if (const auto collection = e.utf8()) noteUtf8(w, collection, e.offset, e.end, w.primary.collection);
+      } else if (spec.shape != CommandShape::kDatabase) {
+        if (!bson_edit::iterAt(it, doc, e)) {
+          stopped = true;
+          break;
+        }
+        walkCommandValue(w, spec, it, nullptr);
+      }
+      continue;
+    }
+    if (topLevel && e.key == "$db") {
+      noteUtf8(w, e.utf8(), e.offset, e.end, w.dollarDb);
+      continue;
+    }
+    if (!mayNameNamespaces(spec, e.key)) continue;
+    if (!bson_edit::iterAt(it, doc, e)) {
+      stopped = true;
+      break;
+    }
+    walkCommandField(w, spec, it, nullptr, sawListFilter);
+  }
+  // Stopped early (malformed, or libbson disagreeing about an element): forward as it came.
+  if (stopped || walker.malformed()) w.corrupt = true;
+  if ((spec.fields & fields::kListFilter) && w.primary.rule == 3 && !sawListFilter &&
+      w.primary.store != nullptr) {
+    putStoreListFilter(w, nullptr, nullptr);
+  }
+}
+
 void walkCommand(Walk& w, const CommandSpec& spec, wire::Bytes doc, bson_t* out, bool topLevel) {
+  if (out == nullptr) {
+    readCommand(w, spec, doc, topLevel);
+    return;
+  }
   bool first = true;
   bool sawListFilter = false;
   editDocument(
@@ -859,19 +932,19 @@ void routeByNamespaces(const RoutingConfig& config, const RegistrySnapshot& regi
 
   // The primary namespace.
   bool carriesNamespaces = false;  // names full "db.coll" namespaces, whatever $db is
-  bson_iter_t first;
-  const bool hasFirst = bson_edit::initIter(first, routedDoc) && bson_iter_next(&first);
+  wire::BsonElement first;
+  const bool hasFirst = wire::BsonWalker(routedDoc).next(first);
   switch (routed->shape) {
     case CommandShape::kCollection:
-      if (hasFirst && utf8Of(first)) w.primaryCollection = *utf8Of(first);
+      if (hasFirst && first.utf8()) w.primaryCollection = *first.utf8();
       break;
     case CommandShape::kGetMore:
       if (auto c = bson_edit::findUtf8(routedDoc, "collection")) w.primaryCollection = *c;
       break;
     case CommandShape::kNamespace:
       carriesNamespaces = true;
-      if (hasFirst && utf8Of(first)) {
-        if (auto parts = bson_edit::splitNamespace(*utf8Of(first))) {
+      if (hasFirst && first.utf8()) {
+        if (auto parts = bson_edit::splitNamespace(*first.utf8())) {
           w.primaryDb = parts->database;
           w.primaryCollection = parts->collection;
         }

@@ -523,9 +523,21 @@ RoutedCommand routeCommand(const RoutingConfig& config, const RegistrySnapshot& 
 void routeCommand(const RoutingConfig& config, const RegistrySnapshot& registry, AssignmentState& assignment,
                   const wire::OpMsgView& message, RoutedCommand& out) {
   out.reset();
-  out.commandName = wire::firstKey(message.body);
   out.upstream = config.mainUpstream;
-  const auto db = bson_edit::findUtf8(message.body, "$db");
+  // One walk finds the command (the first element) and $db (the first "$db").
+  wire::BsonWalker walker(message.body);
+  wire::BsonElement first;
+  std::optional<std::string_view> db;
+  if (walker.next(first)) {
+    out.commandName = first.key;
+    wire::BsonElement e = first;
+    do {
+      if (e.key == "$db") {
+        db = e.utf8();
+        break;
+      }
+    } while (walker.next(e));
+  }
   if (!db) return;  // not a valid OP_MSG command: the upstream answers with its error
   out.logicalDatabase = *db;
   const std::string_view name = out.commandName;
@@ -550,7 +562,7 @@ void routeCommand(const RoutingConfig& config, const RegistrySnapshot& registry,
   if (out.refusal) return;
 
   if (name == "insert" && *db == config.mainDatabase && !isMasterAdminDatabase(config, *db) &&
-      bson_edit::findUtf8(message.body, "insert") == config.registryCollection) {
+      first.utf8() == config.registryCollection) {
     assignNewStores(config, registry, assignment, message, out);
   }
 }
