@@ -45,12 +45,10 @@ struct CommandSpec {
 // The spec of a command mongogate knows by name; nullptr for any other command.
 const CommandSpec* findCommandSpec(std::string_view name);
 
-// The mapping for one resolved namespace (physical -> logical).
-NamespaceMapping mappingOf(const PhysicalNamespace& target, std::string_view logicalDatabase,
-                           std::string_view logicalCollection);
-
-// Adds `mapping` to `mappings` unless an identical one is already there.
-void addMapping(std::vector<NamespaceMapping>& mappings, NamespaceMapping mapping);
+// Adds the mapping (physical -> logical) of one resolved namespace to `mappings`, unless
+// an identical one is already there. Built in place: no temporary mapping.
+void addMapping(std::vector<NamespaceMapping>& mappings, const PhysicalNamespace& target,
+                std::string_view logicalDatabase, std::string_view logicalCollection);
 
 // Routes `message` by the namespaces it names. out.commandName and out.logicalDatabase
 // must be filled. Sets out.upstream, the rewritten body and sequences, out.mappings, or

@@ -57,10 +57,8 @@ bool isMasterAdminDatabase(const RoutingConfig& config, std::string_view databas
                    database) != config.masterAdminDatabases.end();
 }
 
-// Where a store's collection `collection` (already physical) lives.
-PhysicalNamespace inStore(const RoutingConfig& config, const StoreRecord& store,
-                          std::string collection, int rule) {
-  PhysicalNamespace p;
+// Where a store's data lives: fills all of `p` but its collection.
+void inStore(const RoutingConfig& config, const StoreRecord& store, int rule, PhysicalNamespace& p) {
   if (store.databaseId > 0) {
     p.upstream = config.upstreamOfStoreDatabase(store.databaseId);
     p.database = config.physicalStoreDatabase(store.databaseId);
@@ -68,10 +66,8 @@ PhysicalNamespace inStore(const RoutingConfig& config, const StoreRecord& store,
     p.upstream = config.mainUpstream;
     p.database = config.mainDatabase;
   }
-  p.collection = std::move(collection);
   p.rule = rule;
   p.store = &store;
-  return p;
 }
 
 // The physical store databases a cross-store view covers: pos_db_1..databaseCount, and
@@ -133,7 +129,7 @@ void planListCollections(const RoutingConfig& config, const RegistrySnapshot& re
       NamespaceResolution r = resolveNamespace(config, registry, config.mainDatabase, *name);
       const PhysicalNamespace& t = *r.target;
       out.upstream = t.upstream;
-      detail::addMapping(out.mappings, detail::mappingOf(t, config.mainDatabase, *name));
+      detail::addMapping(out.mappings, t, config.mainDatabase, *name);
       if (t.database != out.logicalDatabase) {
         out.body = withUtf8Field(message.body, "$db", t.database);
         out.bodyRewritten = true;
@@ -148,7 +144,7 @@ void planListCollections(const RoutingConfig& config, const RegistrySnapshot& re
   PhysicalNamespace main;
   main.upstream = config.mainUpstream;
   main.database = config.mainDatabase;
-  detail::addMapping(out.mappings, detail::mappingOf(main, config.mainDatabase, {}));
+  detail::addMapping(out.mappings, main, config.mainDatabase, {});
   for (const std::int32_t id : storeDatabaseIds(config, registry)) {
     PhysicalNamespace part;
     part.upstream = config.upstreamOfStoreDatabase(id);
@@ -156,7 +152,7 @@ void planListCollections(const RoutingConfig& config, const RegistrySnapshot& re
     part.rule = 2;
     out.fanOut.push_back(
         {part.upstream, part.database, withUtf8Field(message.body, "$db", part.database)});
-    detail::addMapping(out.mappings, detail::mappingOf(part, config.mainDatabase, {}));
+    detail::addMapping(out.mappings, part, config.mainDatabase, {});
   }
 }
 
@@ -380,7 +376,12 @@ void assignNewStores(const RoutingConfig& config, const RegistrySnapshot& regist
 }  // namespace
 
 std::string RoutingConfig::physicalStoreDatabase(std::int32_t databaseId) const {
-  return databasePrefix + "_" + std::to_string(databaseId);
+  char digits[16];
+  const auto end = std::to_chars(digits, digits + sizeof digits, databaseId).ptr;
+  std::string name;
+  name.reserve(databasePrefix.size() + 1 + static_cast<std::size_t>(end - digits));
+  name.append(databasePrefix).append(1, '_').append(digits, end);
+  return name;
 }
 
 const std::string& RoutingConfig::upstreamOfStoreDatabase(std::int32_t databaseId) const {
@@ -395,30 +396,31 @@ NamespaceResolution resolveNamespace(const RoutingConfig& config, const Registry
                                      std::string_view database, std::string_view collection) {
   // A listIndexes cursor's namespace, as a getMore names it ("$cmd.listIndexes.<coll>"):
   // it lives with <coll>.
+  // Every return below names `r`: the result is built in place, not moved out.
+  NamespaceResolution r;
   constexpr std::string_view kListIndexesCursor = "$cmd.listIndexes.";
   if (collection.size() > kListIndexesCursor.size() && collection.starts_with(kListIndexesCursor)) {
-    NamespaceResolution inner = resolveNamespace(
-        config, registry, database, collection.substr(kListIndexesCursor.size()));
-    if (inner.target) inner.target->collection.insert(0, kListIndexesCursor);
-    return inner;
+    r = resolveNamespace(config, registry, database, collection.substr(kListIndexesCursor.size()));
+    if (r.target) r.target->collection.insert(0, kListIndexesCursor);
+    return r;
   }
-  NamespaceResolution r;
   // Rule 1: master-admin.
   if (isMasterAdminDatabase(config, database)) {
-    PhysicalNamespace p;
+    PhysicalNamespace& p = r.target.emplace();
     p.upstream = config.masterAdminUpstream;
     p.database = config.masterAdminPhysicalDatabase.empty() ? std::string(database)
                                                             : config.masterAdminPhysicalDatabase;
     p.collection = collection;
     p.rule = 1;
-    r.target = std::move(p);
     return r;
   }
   // Rule 2: <main db>.<prefix>_<rest>; the registry collection itself never moves.
   if (database == config.mainDatabase) {
     if (!collection.empty() && collection != config.registryCollection) {
       if (const StoreRecord* store = registry.matchCollection(collection)) {
-        r.target = inStore(config, *store, std::string(collection), 2);
+        PhysicalNamespace& p = r.target.emplace();
+        inStore(config, *store, 2, p);
+        p.collection = collection;
         return r;
       }
     }
@@ -438,28 +440,27 @@ NamespaceResolution resolveNamespace(const RoutingConfig& config, const Registry
                               "' is registered (" + what + ")"};
       return r;
     }
-    std::string physical;
+    PhysicalNamespace& p = r.target.emplace();
+    inStore(config, *store, 3, p);
     if (collection.starts_with("$cmd")) {
       // A database-level cursor's namespace ("$cmd.listCollections", "$cmd.aggregate"),
       // as a getMore names it: it belongs to the database, not to a collection.
-      physical = collection;
+      p.collection = collection;
     } else if (!collection.empty()) {
-      physical.reserve(store->prefix.size() + 1 + collection.size());
-      physical.append(store->prefix).append("_").append(collection);
+      p.collection.reserve(store->prefix.size() + 1 + collection.size());
+      p.collection.append(store->prefix).append("_").append(collection);
     }
-    r.target = inStore(config, *store, std::move(physical), 3);
     return r;
   }
   // Rule 4: unchanged, on main — except a physical store database named directly
   // (pos_db_N), which goes to the upstream that holds it rather than to a copy created
   // by accident on main.
-  PhysicalNamespace p;
+  PhysicalNamespace& p = r.target.emplace();
   const auto id = storeDatabaseIdOf(config, database);
   p.upstream = id ? config.upstreamOfStoreDatabase(*id) : config.mainUpstream;
   p.database = database;
   p.collection = collection;
   p.rule = 4;
-  r.target = std::move(p);
   return r;
 }
 
