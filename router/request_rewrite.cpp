@@ -715,6 +715,9 @@ bool walkCommandField(Walk& w, const CommandSpec& spec, const bson_iter_t& it, b
 // every other field alone.
 bool mayNameNamespaces(const CommandSpec& spec, std::string_view key) {
   using namespace fields;
+  if (spec.fields == 0 && spec.shape != CommandShape::kGetMore && spec.shape != CommandShape::kBulkWrite) {
+    return false;  // find, insert, update, delete, ...: no such field
+  }
   return ((spec.fields & kPipeline) && key == "pipeline") ||
          ((spec.fields & kViewOn) && key == "viewOn") ||
          ((spec.fields & kToCollection) && key == "toCollection") ||

@@ -61,7 +61,7 @@ bool isMasterAdminDatabase(const RoutingConfig& config, std::string_view databas
 void inStore(const RoutingConfig& config, const StoreRecord& store, int rule, PhysicalNamespace& p) {
   if (store.databaseId > 0) {
     p.upstream = config.upstreamOfStoreDatabase(store.databaseId);
-    p.database = config.physicalStoreDatabase(store.databaseId);
+    config.assignPhysicalStoreDatabase(p.database, store.databaseId);
   } else {  // not moved yet: the data is still in the main database
     p.upstream = config.mainUpstream;
     p.database = config.mainDatabase;
@@ -376,12 +376,15 @@ void assignNewStores(const RoutingConfig& config, const RegistrySnapshot& regist
 }  // namespace
 
 std::string RoutingConfig::physicalStoreDatabase(std::int32_t databaseId) const {
+  std::string name;
+  assignPhysicalStoreDatabase(name, databaseId);
+  return name;
+}
+
+void RoutingConfig::assignPhysicalStoreDatabase(std::string& out, std::int32_t databaseId) const {
   char digits[16];
   const auto end = std::to_chars(digits, digits + sizeof digits, databaseId).ptr;
-  std::string name;
-  name.reserve(databasePrefix.size() + 1 + static_cast<std::size_t>(end - digits));
-  name.append(databasePrefix).append(1, '_').append(digits, end);
-  return name;
+  out.assign(databasePrefix).append(1, '_').append(digits, end);
 }
 
 const std::string& RoutingConfig::upstreamOfStoreDatabase(std::int32_t databaseId) const {

@@ -38,6 +38,7 @@ struct RoutingConfig {
   bool allowDropMainDatabase = false;
 
   std::string physicalStoreDatabase(std::int32_t databaseId) const;  // "pos_db_3"
+  void assignPhysicalStoreDatabase(std::string& out, std::int32_t databaseId) const;  // same, into `out`
   const std::string& upstreamOfStoreDatabase(std::int32_t databaseId) const;
 };
 

@@ -243,7 +243,7 @@ class BsonWalker {
   }
 
   // The next element; false at the terminator or on a malformed element.
-  bool next(BsonElement& e) {
+  [[gnu::always_inline]] bool next(BsonElement& e) {
     if (pos_ >= end_) return false;
     const std::uint8_t type = data_[pos_];
     std::size_t value = 0;
