@@ -389,10 +389,16 @@ class ClientSession {
       const SessionStatus status = co_await applySessionRules(message, *deployment);
       if (status != SessionStatus::kOk || sessionReplied_) co_return status;
     }
-    wire::Bytes request = frame;
-    if (route_.bodyRewritten || !route_.rewrittenSequences.empty()) {
+    // The frame as the client sent it, or spliced around a new body (the document
+    // sequences, e.g. an insert's documents, are sent from the client's frame, not copied).
+    wire::GatherList request;
+    if (!route_.rewrittenSequences.empty()) {
       buildRewrittenRequest(message);
-      request = rewritten_;
+      request.push(rewritten_);
+    } else if (route_.bodyRewritten) {
+      request = wire::spliceOpMsgBody(message, route_.body, message.header.requestId, 0, requestHead_);
+    } else {
+      request.push(frame);
     }
     const bool rewriteReplies = !route_.mappings.empty() || !route_.newStores.empty();
     const bool endsTransaction = name == "commitTransaction" || name == "abortTransaction";
@@ -408,7 +414,7 @@ class ClientSession {
   // shared_.openTransactions (proxy/sessions.h) so that a drain waits for it. Open from
   // the first statement's forwarding; ended once commit or abort got a reply.
   awaitable<SessionStatus> forwardTransactionStatement(bool ends, std::size_t deployment, std::string_view name,
-                                                       const wire::OpMsgView& message, wire::Bytes request,
+                                                       const wire::OpMsgView& message, const wire::GatherList& request,
                                                        const router::RoutedCommand* route) {
     SessionFacts facts;
     const bool tracked = readSessionFacts(message.body, facts) && facts.key && facts.txnNumber;
@@ -724,31 +730,58 @@ class ClientSession {
   }
 
   // The upstream's reply, with physical namespaces turned back into logical ones.
-  wire::Bytes logicalReply(const router::RoutedCommand& route, wire::Bytes reply) {
-    if (wire::readHeader(reply.data()).opCode != static_cast<std::int32_t>(wire::OpCode::kMsg)) return reply;
+  // The client's view of an upstream reply frame: pieces of the frame with the physical
+  // names replaced, borrowed from the frame, replyHead_, replySplice_ and replyBody_
+  // (valid until the next reply). A cursor reply (the common case) is not copied at all.
+  wire::GatherList logicalReply(const router::RoutedCommand& route, wire::Bytes reply) {
+    if (wire::readHeader(reply.data()).opCode != static_cast<std::int32_t>(wire::OpCode::kMsg)) {
+      return wholeFrame(reply);
+    }
     auto parsed = wire::parseOpMsg(reply, {.verifyChecksum = false, .validateBson = false});
-    if (!parsed.ok()) return reply;
-    if (!route.newStores.empty() && insertFullyAcknowledged(parsed.value.body)) {
+    if (!parsed.ok()) return wholeFrame(reply);
+    const wire::OpMsgView& message = parsed.value;
+    if (!route.newStores.empty() && insertFullyAcknowledged(message.body)) {
       // This instance routes the new stores at once; others learn them from the registry.
       for (const router::StoreRecord& store : route.newStores) shared_.registry.upsert(store);
     }
     replyBody_.clear();
-    bool changed = !route.mappings.empty() && router::rewriteReply(route, parsed.value.body, replyBody_);
+    bool changed = false;
+    if (!route.mappings.empty()) {
+      switch (router::planReplySplice(route, message.body, replySplice_)) {
+        case router::ReplySplicePlan::kSpliced:
+          // This shape ({cursor, ok, $clusterTime, operationTime}) holds no serverInfo.
+          return wire::spliceOpMsgBodyEdits(message, replySplice_.view(), message.header.requestId,
+                                            message.header.responseTo, replyHead_);
+        case router::ReplySplicePlan::kUnchanged: break;
+        case router::ReplySplicePlan::kNotApplicable:
+          changed = router::rewriteReply(route, message.body, replyBody_);
+          break;
+      }
+    }
     if (route.commandName == "explain" || route.commandName == "aggregate") {
       // explain output carries serverInfo {host, port}: never shown to the app.
-      const wire::Bytes current = changed ? wire::Bytes(replyBody_) : parsed.value.body;
+      const wire::Bytes current = changed ? wire::Bytes(replyBody_) : message.body;
       if (router::removeServerInfo(current, stripped_)) {
         replyBody_.swap(stripped_);
         changed = true;
       }
     }
-    if (!changed) return reply;
-    std::array<std::uint8_t, 20> head{};
-    const wire::GatherList pieces = wire::spliceOpMsgBody(parsed.value, replyBody_, parsed.value.header.requestId,
-                                                          parsed.value.header.responseTo, head);
-    replyOut_.clear();
-    wire::flatten(pieces, replyOut_);
-    return replyOut_;
+    if (!changed) return wholeFrame(reply);
+    return wire::spliceOpMsgBody(message, replyBody_, message.header.requestId, message.header.responseTo,
+                                 replyHead_);
+  }
+
+  static wire::GatherList wholeFrame(wire::Bytes frame) {
+    wire::GatherList list;
+    list.push(frame);
+    return list;
+  }
+
+  // A gather list as Asio buffers (unused entries are empty and skipped).
+  static std::array<asio::const_buffer, wire::GatherList::kMaxParts> buffersOf(const wire::GatherList& list) {
+    std::array<asio::const_buffer, wire::GatherList::kMaxParts> buffers{};
+    for (std::size_t i = 0; i < list.count; ++i) buffers[i] = asio::buffer(list.parts[i].data(), list.parts[i].size());
+    return buffers;
   }
 
   // What forward() needs to know about the servers of a deployment with several.
@@ -846,7 +879,7 @@ class ClientSession {
   }
 
   awaitable<SessionStatus> forward(std::size_t deployment, const std::string& upstream, std::string_view name,
-                                   wire::Bytes body, wire::Bytes request, bool moreToCome,
+                                   wire::Bytes body, const wire::GatherList& request, bool moreToCome,
                                    const router::RoutedCommand* route) {
     struct InFlight {
       explicit InFlight(std::atomic<std::int64_t>& c) : counter(c) { counter.fetch_add(1); }
@@ -865,12 +898,15 @@ class ClientSession {
     const auto waitStarted = std::chrono::steady_clock::now();
     const RequestDeadline deadline =
         deadlineFor(context.topology ? context.facts.maxTimeMs : maxTimeMsOf(body), waitStarted);
-    Acquired acquired = co_await worker_.acquire(deployment, serverRequest);
+    // (No co_await inside ?: : GCC 12 miscompiles it.)
+    std::optional<Acquired> ready = worker_.tryAcquireNow(deployment, serverRequest);
+    if (!ready) ready = co_await worker_.acquire(deployment, serverRequest);
+    Acquired& acquired = *ready;
     recordPoolAcquire(worker_, deployment, acquired.result.status, waitStarted);
     if (acquired.result.status != AcquireStatus::kOk) co_return acquireFailure(acquired.result, upstream);
     UpstreamPool& pool = *acquired.pool;
     std::unique_ptr<UpstreamConnection> connection = std::move(acquired.result.connection);
-    auto [writeError, written] = co_await asio::async_write(connection->stream, asio::buffer(request.data(), request.size()), nothrow);
+    auto [writeError, written] = co_await asio::async_write(connection->stream, buffersOf(request), nothrow);
     (void)written;
     if (writeError) {
       spdlog::warn("client {} (conn{}): upstream write failed: {}", peer_, connectionId_, writeError.message());
@@ -912,8 +948,7 @@ class ClientSession {
       if (context.topology) noteReply(deployment, name, context, acquired, physicalReply, first);
       const bool streaming = replyHasMoreToCome(physicalReply);
       labels_.commandError = !streaming && replyIsCommandError(physicalReply);
-      const wire::Bytes reply = route ? logicalReply(*route, physicalReply) : physicalReply;
-      if (!co_await writeReply(reply)) {
+      if (!co_await writeReply(route ? logicalReply(*route, physicalReply) : wholeFrame(physicalReply))) {
         // Mid-stream, the upstream connection still owes replies: it cannot be reused.
         if (streaming) {
           pool.discard(std::move(connection));
@@ -932,6 +967,19 @@ class ClientSession {
     if (wire::readHeader(reply.data()).opCode != static_cast<std::int32_t>(wire::OpCode::kMsg)) return;
     auto parsed = wire::parseOpMsg(reply, {.verifyChecksum = false, .validateBson = false});
     if (parsed.ok()) noteReplyTimes(*shared_.sessions, sessionFacts_, *replyTimesFor_, parsed.value.body);
+  }
+
+  // Writes a reply frame given as pieces: one gather write, or one compressed frame.
+  awaitable<bool> writeReply(const wire::GatherList& pieces) {
+    if (pieces.count == 1) co_return co_await writeReply(pieces.parts[0]);
+    if (replyCompressor_) {
+      replyOut_.clear();
+      wire::flatten(pieces, replyOut_);
+      co_return co_await writeReply(replyOut_);
+    }
+    auto [ec, n] = co_await asio::async_write(stream_, buffersOf(pieces), nothrow);
+    worker_.metrics().addBytesOut(n);
+    co_return !ec;
   }
 
   // Writes a reply frame, compressed with the request's compressor when it had one.
@@ -990,7 +1038,10 @@ class ClientSession {
   router::AssignmentState unusedAssignment_;  // for commands that assign no store
   std::vector<std::uint8_t> rewritten_;     // a rewritten request frame
   std::vector<std::uint8_t> replyBody_;     // a rewritten reply body
-  std::vector<std::uint8_t> replyOut_;      // a rewritten reply frame
+  std::vector<std::uint8_t> replyOut_;      // a rewritten reply frame, when it is compressed
+  std::array<std::uint8_t, 20> replyHead_{};  // a spliced reply's header and flags
+  std::array<std::uint8_t, 20> requestHead_{};  // a spliced request's header and flags
+  router::ReplySplice replySplice_;         // a cursor reply's edits
   std::vector<std::vector<std::uint8_t>> fanOutReplies_;
   std::vector<std::vector<std::uint8_t>> laterBatches_;  // a fan-out part's getMore replies
   std::vector<std::uint8_t> getMoreBody_;

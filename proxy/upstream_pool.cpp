@@ -55,22 +55,25 @@ bool UpstreamPool::expired(const UpstreamConnection& connection, Clock::time_poi
          now - connection.createdAt >= std::chrono::milliseconds(settings_.maxLifetimeMs);
 }
 
-awaitable<bool> UpstreamPool::stillUsable(UpstreamConnection& connection) {
-  if (!connection.stream.socket().is_open()) co_return false;
+UpstreamPool::Usable UpstreamPool::usableNow(UpstreamConnection& connection) const {
+  if (!connection.stream.socket().is_open()) return Usable::kNo;
   const auto now = Clock::now();
-  if (expired(connection, now)) co_return false;
-  if (now - connection.idleSince < std::chrono::milliseconds(settings_.idleCheckMs)) co_return true;
+  if (expired(connection, now)) return Usable::kNo;
+  if (now - connection.idleSince < std::chrono::milliseconds(settings_.idleCheckMs)) return Usable::kYes;
   // Long idle: the server may have closed it. A peek that finds EOF or an error means it
   // cannot carry a request; nothing pending means it can.
   std::uint8_t byte;
   const ssize_t n = ::recv(connection.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) co_return true;
-  if (n <= 0) co_return false;
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Usable::kYes;
+  if (n <= 0) return Usable::kNo;
   // Bytes nobody asked for. On plain TCP that is a stray reply: the connection is out of
   // step. Under TLS they may be records the server sends after the handshake (TLS 1.3
-  // session tickets, key updates) that carry no data: read them through TLS, briefly.
-  // Application data means out of step; a read that finds none leaves it usable.
-  if (!connection.stream.tls()) co_return false;
+  // session tickets, key updates) that carry no data: drainTls reads them.
+  return connection.stream.tls() ? Usable::kCheckTls : Usable::kNo;
+}
+
+// Application data means out of step; a read that finds none leaves it usable.
+awaitable<bool> UpstreamPool::drainTls(UpstreamConnection& connection) {
   std::array<std::uint8_t, 64> scratch;
   asio::steady_timer deadline(ioc_);
   deadline.expires_after(kTlsRecordDrainWait);
@@ -79,6 +82,29 @@ awaitable<bool> UpstreamPool::stillUsable(UpstreamConnection& connection) {
   if (outcome.index() == 1) co_return true;  // only non-data records were pending
   spdlog::debug("upstream {}: an idle TLS connection received data or was closed", connect_.upstream->name);
   co_return false;
+}
+
+std::unique_ptr<UpstreamConnection> UpstreamPool::tryAcquireIdle() {
+  if (shuttingDown_ || (breaker_ && breaker_->state() == CircuitBreaker::State::kOpen)) return nullptr;
+  while (!idle_.empty()) {
+    UpstreamConnection& connection = *idle_.back();
+    switch (usableNow(connection)) {
+      case Usable::kYes: {
+        auto usable = std::move(idle_.back());
+        idle_.pop_back();
+        return usable;
+      }
+      case Usable::kCheckTls:
+        return nullptr;  // acquire() reads through TLS
+      case Usable::kNo:
+        spdlog::debug("upstream {}: closing a stale, expired or out-of-step idle connection", connect_.upstream->name);
+        connection.stream.close();
+        idle_.pop_back();
+        --total_;
+        break;
+    }
+  }
+  return nullptr;
 }
 
 void UpstreamPool::start() {
@@ -131,7 +157,10 @@ awaitable<AcquireResult> UpstreamPool::acquire() {
     while (!idle_.empty()) {
       auto connection = std::move(idle_.back());
       idle_.pop_back();
-      if (co_await stillUsable(*connection)) co_return AcquireResult{AcquireStatus::kOk, std::move(connection), {}};
+      const Usable usable = usableNow(*connection);
+      if (usable == Usable::kYes || (usable == Usable::kCheckTls && co_await drainTls(*connection))) {
+        co_return AcquireResult{AcquireStatus::kOk, std::move(connection), {}};
+      }
       spdlog::debug("upstream {}: closing a stale, expired or out-of-step idle connection", connect_.upstream->name);
       connection->stream.close();
       --total_;

@@ -63,6 +63,10 @@ class UpstreamPool {
   void start();
 
   awaitable<AcquireResult> acquire();
+  // acquire()'s common case without suspending: an idle connection that needs no I/O to
+  // be trusted. nullptr when acquire() has to decide (none idle, a TLS connection to check,
+  // the breaker open, shutting down); stale idle connections met on the way are closed.
+  std::unique_ptr<UpstreamConnection> tryAcquireIdle();
   // The exchange finished cleanly: the connection may serve another request.
   void release(std::unique_ptr<UpstreamConnection> connection);
   // The connection is in an unknown state (I/O error, half-read reply): close it.
@@ -89,7 +93,11 @@ class UpstreamPool {
   awaitable<AcquireResult> connect();
   awaitable<void> connectInBackground();
   awaitable<void> maintain();
-  awaitable<bool> stillUsable(UpstreamConnection& connection);
+  // Whether an idle connection can carry a request, decided without waiting; a TLS
+  // connection that received bytes while idle needs a read through TLS (drainTls).
+  enum class Usable { kYes, kNo, kCheckTls };
+  Usable usableNow(UpstreamConnection& connection) const;
+  awaitable<bool> drainTls(UpstreamConnection& connection);
   bool expired(const UpstreamConnection& connection, Clock::time_point now) const;
   void closeIdle(std::size_t index);
   void wakeOne();

@@ -141,6 +141,27 @@ UpstreamPool& Worker::serverPool(std::size_t deployment, std::size_t server) {
   return *pool;
 }
 
+std::optional<Acquired> Worker::tryAcquireNow(std::size_t deployment, const ServerRequest& request) {
+  Topology& topology = *shared_.topologies[deployment];
+  Acquired out;
+  if (topology.single() || request.pinnedServer) {
+    out.result.server = request.pinnedServer.value_or(0);
+  } else {
+    const std::shared_ptr<const TopologySnapshot>& snapshot = topologyReaders_[deployment].snapshot();
+    const auto index = selectServer(*snapshot, request.selection, spin_, shared_.config.topology.localThresholdMs);
+    if (!index) return std::nullopt;  // acquire() waits for a suitable server
+    const ServerDescription& server = snapshot->servers[*index];
+    out.primary = server.type == ServerType::kRSPrimary;
+    out.result.server = server.id;
+  }
+  out.pool = &serverPool(deployment, out.result.server);
+  out.result.connection = out.pool->tryAcquireIdle();
+  if (!out.result.connection) return std::nullopt;  // acquire() selects with the same spin
+  if (!topology.single() && !request.pinnedServer) ++spin_;
+  out.result.status = AcquireStatus::kOk;
+  return out;
+}
+
 awaitable<Acquired> Worker::acquire(std::size_t deployment, const ServerRequest& request) {
   using Clock = std::chrono::steady_clock;
   Topology& topology = *shared_.topologies[deployment];

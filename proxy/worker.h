@@ -122,6 +122,10 @@ class Worker {
   // Selects a server of the deployment (waiting up to the deadline for one to be
   // suitable) and borrows a connection to it. Single-server deployments skip selection.
   awaitable<Acquired> acquire(std::size_t deployment, const ServerRequest& request);
+  // acquire()'s common case without suspending (no coroutine frame, no wait): a server
+  // is selectable now and its pool has an idle connection that needs no I/O to be
+  // trusted (UpstreamPool::tryAcquireIdle). nullopt: call acquire().
+  std::optional<Acquired> tryAcquireNow(std::size_t deployment, const ServerRequest& request);
   // The pool of the deployment's primary as last seen (its one server when Single; the
   // first seed while no primary is known), for work outside request routing.
   UpstreamPool& primaryPool(std::size_t deployment);

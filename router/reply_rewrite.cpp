@@ -572,23 +572,21 @@ bool mayNamePhysical(std::string_view key, std::string_view commandName) {
 
 }  // namespace
 
-// Replaces `out` with the rewritten body when the reply changes.
 namespace {
 
-enum class CursorNsSplice { kNotApplicable, kUnchanged, kSpliced };
+// Where cursor.ns lies in a reply of the spliceable shape (see ReplySplice), or nothing.
+struct CursorNsPlace {
+  std::size_t cursorStart = 0;   // offset of the cursor document in the body
+  std::uint32_t cursorLength = 0;
+  std::size_t nsBegin = 0;       // the ns element, relative to the cursor document
+  std::size_t nsEnd = 0;
+  std::string_view ns;
+};
 
-// The hot path: a find / getMore / aggregate reply whose only physical name is
-// cursor.ns ({cursor: {id, ns, firstBatch|nextBatch}, ok, $clusterTime?, operationTime?}).
-// The new ns element is spliced into the original bytes: the batch (user documents) is
-// copied once and never walked. Anything else (errors, change streams, $cmd cursors)
-// takes the general path.
-CursorNsSplice spliceCursorNs(const ReplyNamespaces& names, std::string_view command,
-                              wire::Bytes body, std::vector<std::uint8_t>& out) {
-  if (command != "find" && command != "getMore" && command != "aggregate") {
-    return CursorNsSplice::kNotApplicable;
-  }
+std::optional<CursorNsPlace> findCursorNs(std::string_view command, wire::Bytes body) {
+  if (command != "find" && command != "getMore" && command != "aggregate") return std::nullopt;
   bson_iter_t top;
-  if (!replybson::iterOver(top, body)) return CursorNsSplice::kNotApplicable;
+  if (!replybson::iterOver(top, body)) return std::nullopt;
   bson_iter_t cursorElement;
   bool sawCursor = false;
   while (bson_iter_next(&top)) {
@@ -597,65 +595,69 @@ CursorNsSplice spliceCursorNs(const ReplyNamespaces& names, std::string_view com
       cursorElement = top;
       sawCursor = true;
     } else if (key != "ok" && key != "$clusterTime" && key != "operationTime") {
-      return CursorNsSplice::kNotApplicable;
+      return std::nullopt;
     }
   }
-  if (top.err_off != 0 || !sawCursor) return CursorNsSplice::kNotApplicable;
-  std::uint32_t cursorLength = 0;
+  if (top.err_off != 0 || !sawCursor) return std::nullopt;
+  CursorNsPlace place;
   const std::uint8_t* cursorData = nullptr;
-  bson_iter_document(&cursorElement, &cursorLength, &cursorData);
+  bson_iter_document(&cursorElement, &place.cursorLength, &cursorData);
   bson_iter_t cursor;
-  if (!cursorData || !bson_iter_init_from_data(&cursor, cursorData, cursorLength)) {
-    return CursorNsSplice::kNotApplicable;
-  }
-  std::string_view ns;
-  std::size_t nsBegin = 0;  // offsets of the ns element inside the cursor document
-  std::size_t nsEnd = 0;
+  if (!cursorData || !bson_iter_init_from_data(&cursor, cursorData, place.cursorLength)) return std::nullopt;
+  place.cursorStart = static_cast<std::size_t>(cursorData - body.data());
   while (bson_iter_next(&cursor)) {
     const std::string_view key = keyOf(cursor);
-    if (key == "ns" && BSON_ITER_HOLDS_UTF8(&cursor) && ns.empty()) {
+    if (key == "ns" && BSON_ITER_HOLDS_UTF8(&cursor) && place.ns.empty()) {
       std::uint32_t length = 0;
       const char* value = bson_iter_utf8(&cursor, &length);
-      ns = {value, length};
-      nsBegin = cursor.off;
-      nsEnd = cursor.next_off;
+      place.ns = {value, length};
+      place.nsBegin = cursor.off;
+      place.nsEnd = cursor.next_off;
     } else if (key != "id" && key != "firstBatch" && key != "nextBatch") {
-      return CursorNsSplice::kNotApplicable;  // e.g. postBatchResumeToken: a change stream
+      return std::nullopt;  // e.g. postBatchResumeToken: a change stream
     }
   }
-  if (cursor.err_off != 0 || ns.empty() || ns.find(".$cmd.") != std::string_view::npos) {
-    return CursorNsSplice::kNotApplicable;
+  if (cursor.err_off != 0 || place.ns.empty() || place.ns.find(".$cmd.") != std::string_view::npos) {
+    return std::nullopt;
   }
-  const std::optional<std::string> logical = names.logicalNamespace(ns);
-  if (!logical || *logical == ns) return CursorNsSplice::kUnchanged;
+  return place;
+}
 
-  // new ns element: type 0x02, "ns\0", int32 length (with NUL), bytes, NUL
-  const std::size_t newElementSize = 1 + 3 + 4 + logical->size() + 1;
+ReplySplicePlan planCursorNs(const ReplyNamespaces& names, std::string_view command, wire::Bytes body,
+                             ReplySplice& splice) {
+  const std::optional<CursorNsPlace> place = findCursorNs(command, body);
+  if (!place) return ReplySplicePlan::kNotApplicable;
+  const std::optional<std::string> logical = names.logicalNamespace(place->ns);
+  if (!logical || *logical == place->ns) return ReplySplicePlan::kUnchanged;
+
+  // the new ns element: type 0x02, "ns\0", int32 length (with NUL), bytes, NUL
+  std::vector<std::uint8_t>& element = splice.element;
+  element.resize(1 + 3 + 4 + logical->size() + 1);
+  element[0] = BSON_TYPE_UTF8;
+  std::memcpy(element.data() + 1, "ns", 3);
+  wire::storeInt32LE(element.data() + 4, static_cast<std::int32_t>(logical->size() + 1));
+  std::memcpy(element.data() + 8, logical->data(), logical->size());
+  element.back() = 0;
   const std::ptrdiff_t delta =
-      static_cast<std::ptrdiff_t>(newElementSize) - static_cast<std::ptrdiff_t>(nsEnd - nsBegin);
-  const std::size_t cursorStart = static_cast<std::size_t>(cursorData - body.data());
-  out.resize(body.size() + delta);
-  std::uint8_t* w = out.data();
-  auto copy = [&w](const std::uint8_t* from, std::size_t n) {
-    if (n) std::memcpy(w, from, n);
-    w += n;
-  };
-  copy(body.data(), cursorStart);                       // top-level header .. cursor value
-  copy(cursorData, nsBegin);                            // cursor header .. before ns
-  *w++ = BSON_TYPE_UTF8;
-  copy(reinterpret_cast<const std::uint8_t*>("ns"), 3);  // key with its NUL
-  wire::storeInt32LE(w, static_cast<std::int32_t>(logical->size() + 1));
-  w += 4;
-  copy(reinterpret_cast<const std::uint8_t*>(logical->data()), logical->size());
-  *w++ = 0;
-  copy(cursorData + nsEnd, cursorLength - nsEnd);       // rest of the cursor document
-  copy(cursorData + cursorLength, body.size() - cursorStart - cursorLength);  // rest of the reply
-  wire::storeInt32LE(out.data(), static_cast<std::int32_t>(out.size()));
-  wire::storeInt32LE(out.data() + cursorStart, static_cast<std::int32_t>(cursorLength + delta));
-  return CursorNsSplice::kSpliced;
+      static_cast<std::ptrdiff_t>(element.size()) - static_cast<std::ptrdiff_t>(place->nsEnd - place->nsBegin);
+  wire::storeInt32LE(splice.lengths.data(), static_cast<std::int32_t>(static_cast<std::ptrdiff_t>(body.size()) + delta));
+  wire::storeInt32LE(splice.lengths.data() + 4,
+                     static_cast<std::int32_t>(static_cast<std::ptrdiff_t>(place->cursorLength) + delta));
+  const auto at = [](std::size_t offset) { return static_cast<std::uint32_t>(offset); };
+  splice.edits[0] = {0, 4, wire::Bytes(splice.lengths.data(), 4)};
+  splice.edits[1] = {at(place->cursorStart), at(place->cursorStart + 4), wire::Bytes(splice.lengths.data() + 4, 4)};
+  splice.edits[2] = {at(place->cursorStart + place->nsBegin), at(place->cursorStart + place->nsEnd),
+                     wire::Bytes(element)};
+  return ReplySplicePlan::kSpliced;
 }
 
 }  // namespace
+
+ReplySplicePlan planReplySplice(const RoutedCommand& route, wire::Bytes replyBody, ReplySplice& splice) {
+  const ReplyNamespaces names(route.mappings);
+  if (!names.active()) return ReplySplicePlan::kUnchanged;
+  return planCursorNs(names, route.commandName, replyBody, splice);
+}
 
 bool removeServerInfo(wire::Bytes replyBody, std::vector<std::uint8_t>& out) {
   bson_iter_t it;
@@ -674,10 +676,13 @@ bool removeServerInfo(wire::Bytes replyBody, std::vector<std::uint8_t>& out) {
 bool rewriteReply(const RoutedCommand& route, wire::Bytes replyBody, std::vector<std::uint8_t>& out) {
   const ReplyNamespaces names(route.mappings);
   if (!names.active()) return false;
-  switch (spliceCursorNs(names, route.commandName, replyBody, out)) {
-    case CursorNsSplice::kSpliced: return true;
-    case CursorNsSplice::kUnchanged: return false;
-    case CursorNsSplice::kNotApplicable: break;
+  ReplySplice splice;
+  switch (planCursorNs(names, route.commandName, replyBody, splice)) {
+    case ReplySplicePlan::kSpliced:
+      wire::applyEdits(replyBody, splice.view(), out);
+      return true;
+    case ReplySplicePlan::kUnchanged: return false;
+    case ReplySplicePlan::kNotApplicable: break;
   }
 
   bson_iter_t it;

@@ -7,6 +7,7 @@
 // merges itself (cross-store listCollections / listDatabases).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "router/store_registry.h"
+#include "wire/builder.h"
 #include "wire/message.h"
 #include "wire/op_msg.h"
 
@@ -135,6 +137,24 @@ void routeCommand(const RoutingConfig& config, const RegistrySnapshot& registry,
 // writeErrors[].errmsg, writeConcernError.errmsg). Returns false and leaves `out`
 // untouched when nothing needs to change.
 bool rewriteReply(const RoutedCommand& route, wire::Bytes replyBody, std::vector<std::uint8_t>& out);
+
+// The hot path of the reply direction: a find / getMore / aggregate reply whose only
+// physical name is cursor.ns ({cursor: {id, ns, firstBatch|nextBatch}, ok,
+// $clusterTime?, operationTime?}) is rewritten as three edits of the upstream's bytes
+// (the reply's length, the cursor document's length, the new ns element), so the batch
+// of user documents is neither walked nor copied (wire::spliceOpMsgBodyEdits).
+struct ReplySplice {
+  std::array<wire::ByteEdit, wire::kMaxBodyEdits> edits{};
+  std::array<std::uint8_t, 8> lengths{};  // the two new int32 document lengths
+  std::vector<std::uint8_t> element;      // the new ns element (capacity reused)
+  std::span<const wire::ByteEdit> view() const { return edits; }
+};
+enum class ReplySplicePlan {
+  kNotApplicable,  // another shape: use rewriteReply
+  kUnchanged,      // the reply needs no change
+  kSpliced,        // `splice` holds the edits
+};
+ReplySplicePlan planReplySplice(const RoutedCommand& route, wire::Bytes replyBody, ReplySplice& splice);
 
 // Removes a top-level `serverInfo` (explain output names the upstream's host and port,
 // which the app must never see, SPEC §6). Returns false and leaves `out` untouched when

@@ -8,6 +8,8 @@
 
 #include <bson/bson.h>
 
+#include <cassert>
+
 #include "wire/legacy.h"
 
 namespace mongogate::wire {
@@ -144,25 +146,89 @@ std::size_t GatherList::totalSize() const {
   return total;
 }
 
-GatherList spliceOpMsgBody(const OpMsgView& message, Bytes newBody, std::int32_t requestId,
-                           std::int32_t responseTo, std::array<std::uint8_t, 20>& head) {
-  constexpr std::size_t kSectionsOffset = kHeaderSize + 4;
-  // message.sections starts at frame offset 20; the body lies inside it.
-  const std::size_t beforeSize = message.bodyOffset - kSectionsOffset;
-  const Bytes before = message.sections.first(beforeSize);
-  const Bytes after = message.sections.subspan(beforeSize + message.body.size());
+void GatherList::push(Bytes part) {
+  if (part.empty()) return;
+  if (count > 0) {
+    Bytes& last = parts[count - 1];
+    if (last.data() + last.size() == part.data()) {
+      last = Bytes(last.data(), last.size() + part.size());
+      return;
+    }
+  }
+  assert(count < kMaxParts);  // the splices below stay within kMaxParts by construction
+  parts[count++] = part;
+}
 
-  const std::size_t length = head.size() + before.size() + newBody.size() + after.size();
+namespace {
+
+// The new header and flags for a spliced OP_MSG of `length` bytes.
+void writeSpliceHead(const OpMsgView& message, std::size_t length, std::int32_t requestId,
+                     std::int32_t responseTo, std::array<std::uint8_t, 20>& head) {
   writeHeader(head.data(), MsgHeader{static_cast<std::int32_t>(length), requestId, responseTo,
                                      static_cast<std::int32_t>(OpCode::kMsg)});
   storeInt32LE(head.data() + kHeaderSize,
                static_cast<std::int32_t>(message.flags & ~msgflags::kChecksumPresent));
+}
 
+// The sections around the body: message.sections starts at frame offset 20 and the body
+// lies inside it; the checksum is not part of the sections.
+struct AroundBody {
+  Bytes before;
+  Bytes after;
+};
+AroundBody aroundBody(const OpMsgView& message) {
+  constexpr std::size_t kSectionsOffset = kHeaderSize + 4;
+  const std::size_t beforeSize = message.bodyOffset - kSectionsOffset;
+  return {message.sections.first(beforeSize), message.sections.subspan(beforeSize + message.body.size())};
+}
+
+}  // namespace
+
+GatherList spliceOpMsgBody(const OpMsgView& message, Bytes newBody, std::int32_t requestId,
+                           std::int32_t responseTo, std::array<std::uint8_t, 20>& head) {
+  const AroundBody around = aroundBody(message);
+  writeSpliceHead(message, head.size() + around.before.size() + newBody.size() + around.after.size(), requestId,
+                  responseTo, head);
   GatherList list;
-  for (Bytes part : {Bytes(head), before, newBody, after}) {
-    if (!part.empty()) list.parts[list.count++] = part;
-  }
+  for (Bytes part : {Bytes(head), around.before, newBody, around.after}) list.push(part);
   return list;
+}
+
+GatherList spliceOpMsgBodyEdits(const OpMsgView& message, std::span<const ByteEdit> edits,
+                                std::int32_t requestId, std::int32_t responseTo,
+                                std::array<std::uint8_t, 20>& head) {
+  // head, before, then per edit an unchanged stretch and the edit's bytes, then the rest
+  // of the body and the sections after it: 2 + 2 * edits + 2 parts at most.
+  static_assert(GatherList::kMaxParts >= 4 + 2 * kMaxBodyEdits);
+  const AroundBody around = aroundBody(message);
+  const Bytes body = message.body;
+  std::size_t bodySize = body.size();
+  for (const ByteEdit& edit : edits) bodySize = bodySize - (edit.end - edit.begin) + edit.bytes.size();
+  writeSpliceHead(message, head.size() + around.before.size() + bodySize + around.after.size(), requestId,
+                  responseTo, head);
+  GatherList list;
+  list.push(Bytes(head));
+  list.push(around.before);
+  std::size_t at = 0;
+  for (const ByteEdit& edit : edits.first(std::min(edits.size(), kMaxBodyEdits))) {
+    list.push(body.subspan(at, edit.begin - at));
+    list.push(edit.bytes);
+    at = edit.end;
+  }
+  list.push(body.subspan(at));
+  list.push(around.after);
+  return list;
+}
+
+void applyEdits(Bytes document, std::span<const ByteEdit> edits, std::vector<std::uint8_t>& out) {
+  out.clear();
+  std::size_t at = 0;
+  for (const ByteEdit& edit : edits) {
+    appendBytes(out, document.subspan(at, edit.begin - at));
+    appendBytes(out, edit.bytes);
+    at = edit.end;
+  }
+  appendBytes(out, document.subspan(at));
 }
 
 void flatten(const GatherList& list, std::vector<std::uint8_t>& out) {

@@ -57,12 +57,26 @@ void appendOpReplyError(std::vector<std::uint8_t>& out, std::int32_t requestId,
 
 // A message as up to kMaxParts borrowed pieces, to be written with one gather write.
 struct GatherList {
-  static constexpr std::size_t kMaxParts = 4;
+  static constexpr std::size_t kMaxParts = 10;
   std::array<Bytes, kMaxParts> parts{};
   std::size_t count = 0;
   std::size_t totalSize() const;
   std::span<const Bytes> view() const { return {parts.data(), count}; }
+  // Appends `part`; an empty part is skipped, and a part that starts where the previous
+  // one ends in memory extends it (fewer pieces for the kernel to walk).
+  void push(Bytes part);
 };
+
+// One byte range [begin, end) of a document replaced by `bytes` (borrowed).
+struct ByteEdit {
+  std::uint32_t begin = 0;
+  std::uint32_t end = 0;
+  Bytes bytes;
+};
+
+// The most edits spliceOpMsgBodyEdits takes (a cursor reply's ns needs three: the
+// reply's length, the cursor document's length and the ns element).
+inline constexpr std::size_t kMaxBodyEdits = 3;
 
 // Rewrites an OP_MSG by splicing: a new header (length recomputed, the given ids) and
 // flags (checksum bit cleared) are written into `head`; the result is
@@ -71,6 +85,17 @@ struct GatherList {
 // Document sequences are not copied. `newBody` and `head` must outlive the list.
 GatherList spliceOpMsgBody(const OpMsgView& message, Bytes newBody, std::int32_t requestId,
                            std::int32_t responseTo, std::array<std::uint8_t, 20>& head);
+
+// The same with the new body given as `edits` of the old one (sorted, not overlapping,
+// inside the body, at most kMaxBodyEdits): the unchanged stretches of the body are
+// borrowed from the message, so a large reply is never copied. The edits' bytes, the
+// message and `head` must outlive the list.
+GatherList spliceOpMsgBodyEdits(const OpMsgView& message, std::span<const ByteEdit> edits,
+                                std::int32_t requestId, std::int32_t responseTo,
+                                std::array<std::uint8_t, 20>& head);
+
+// Replaces `out` with `document` after `edits` (sorted, not overlapping, inside it).
+void applyEdits(Bytes document, std::span<const ByteEdit> edits, std::vector<std::uint8_t>& out);
 
 // Appends every part of `list` to `out`.
 void flatten(const GatherList& list, std::vector<std::uint8_t>& out);

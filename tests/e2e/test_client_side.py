@@ -19,6 +19,7 @@ import zlib
 from pathlib import Path
 from typing import Any, Optional
 
+import bson
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
@@ -172,6 +173,49 @@ class CompressionTest(E2ETestCase, NodeRunner):
                 self.assertGreater(self.compressed_requests(self.proxy, name), before,
                                    f"pymongo did not compress with {name}")
                 self.assertEqual(len(self.upstream.find_all(DB, f"py_{name}")), 300)
+
+    def test_store_replies_are_rewritten_and_compressed(self) -> None:
+        # A rule-3 store's cursor replies name the physical namespace upstream: the proxy
+        # splices the logical one in without copying the batch, and a compressed reply
+        # must still be one whole frame with the client's compressor.
+        self.upstream._checked({"insert": "stores", "documents": [
+            {"storeId": "st-zip", "name": "Zip", "prefix": "zip", "databaseId": 2}], "$db": "main_db"})
+        routed = self.start_configured_proxy({
+            "upstreams": {"main": {"uri": f"{self.upstream.uri}main_db"}},
+            "routing": {"main_database": "main_db",
+                        "store_databases": {"prefix": "pos_db", "count": 5, "stores_per_database": 20}},
+            "registry": {"source": "upstream", "poll_interval_ms": 500},
+        }, name="routed-compression")
+        for name in COMPRESSORS:
+            with self.subTest(compressor=name):
+                client = MongoClient(routed.uri("main_db"), compressors=name, serverSelectionTimeoutMS=10000)
+                try:
+                    coll = client["store_zip"][f"items_{name}"]
+                    coll.insert_many([{"_id": i, "text": "y" * 300} for i in range(120)])
+                    cursor = coll.find().sort("_id", 1).batch_size(40)  # find + getMores
+                    self.assertEqual([d["_id"] for d in cursor], list(range(120)))
+                    reply = client["store_zip"].command("find", f"items_{name}", batchSize=5)
+                    self.assertEqual(reply["cursor"]["ns"], f"store_zip.items_{name}")
+                finally:
+                    client.close()
+                self.assertEqual(len(self.upstream.find_all("pos_db_2", f"zip_items_{name}")), 120)
+                self.assertGreater(self.compressed_requests(routed, name), 0)
+        # On the wire: the spliced reply comes back as one zlib OP_COMPRESSED frame.
+        with WireConnection(routed.port) as conn:
+            rid = next_request_id()
+            conn.send(compressed(OP_MSG, op_msg_payload(
+                {"find": "items_zlib", "batchSize": 7, "$db": "store_zip"}), rid))
+            opcode, raw = read_raw(conn)
+            self.assertEqual(opcode, OP_COMPRESSED)
+            self.assertEqual(struct.unpack_from("<i", raw, 8)[0], rid)
+            self.assertEqual(struct.unpack_from("<i", raw, 16)[0], OP_MSG)
+            self.assertEqual(raw[24], ZLIB_ID)
+            message = zlib.decompress(raw[25:])
+            self.assertEqual(len(message), struct.unpack_from("<i", raw, 20)[0])
+            self.assertEqual(message[4], 0)  # kind 0 after the flags
+            body = bson.decode(message[5:])
+            self.assertEqual(body["cursor"]["ns"], "store_zip.items_zlib")
+            self.assertEqual([d["_id"] for d in body["cursor"]["firstBatch"]], list(range(7)))
 
     def test_node_mongoose_and_mongosh_with_snappy_and_zlib(self) -> None:
         # The Node driver's zstd needs the npm package @mongodb-js/zstd, whose install

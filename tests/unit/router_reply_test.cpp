@@ -7,11 +7,13 @@
 
 #include <bson/bson.h>
 
+#include <array>
 #include <string>
 #include <vector>
 
 #include "router/reply_namespaces.h"
 #include "router/routing.h"
+#include "wire/op_msg.h"
 #include "wire_test_support.h"
 
 namespace mongogate::router {
@@ -74,6 +76,75 @@ TEST_P(RouterReply, RewritesToTheLogicalView) {
   ASSERT_TRUE(changed) << "expected " << c.expected;
   const ByteVec expected = bson(c.expected);
   EXPECT_EQ(out, expected) << "\n   got: " << jsonOf(out) << "\nwanted: " << jsonOf(expected);
+}
+
+// The proxy's reply path tries planReplySplice first and sends a spliced frame
+// (wire::spliceOpMsgBodyEdits): whenever the plan takes a reply, the frame's body must be
+// the expected logical reply, or the plan must leave a reply alone that needs no change.
+TEST_P(RouterReply, SplicedFrameCarriesTheLogicalReply) {
+  const ReplyCase& c = GetParam();
+  RoutedCommand route;
+  route.commandName = c.command;
+  route.mappings = c.mappings;
+  const ByteVec reply = bson(c.reply);
+  ByteVec frame = {0, 0, 0, 0, 1, 0, 0, 0, 9, 0, 0, 0, 0xdd, 0x07, 0, 0, 0, 0, 0, 0, 0};  // OP_MSG, kind 0
+  frame.insert(frame.end(), reply.begin(), reply.end());
+  wire::storeInt32LE(frame.data(), static_cast<std::int32_t>(frame.size()));
+  const auto parsed = wire::parseOpMsg(wire::Bytes(frame.data(), frame.size()));
+  ASSERT_TRUE(parsed.ok());
+  ReplySplice splice;
+  switch (planReplySplice(route, parsed.value.body, splice)) {
+    case ReplySplicePlan::kNotApplicable:
+      break;
+    case ReplySplicePlan::kUnchanged:
+      EXPECT_TRUE(c.expected.empty()) << "the plan said unchanged; expected " << c.expected;
+      break;
+    case ReplySplicePlan::kSpliced: {
+      ASSERT_FALSE(c.expected.empty()) << "the plan changed a reply that needs no change";
+      std::array<std::uint8_t, 20> head{};
+      std::vector<std::uint8_t> sent;
+      wire::flatten(wire::spliceOpMsgBodyEdits(parsed.value, splice.view(), 1, 9, head), sent);
+      const auto out = wire::parseOpMsg(wire::Bytes(sent.data(), sent.size()));
+      ASSERT_TRUE(out.ok());
+      const ByteVec body(out.value.body.begin(), out.value.body.end());
+      const ByteVec expected = bson(c.expected);
+      EXPECT_EQ(body, expected) << "\n   got: " << jsonOf(body) << "\nwanted: " << jsonOf(expected);
+      break;
+    }
+  }
+}
+
+// The cursor shapes the hot path exists for are spliced, not rebuilt.
+TEST(RouterReplySplice, CursorRepliesAreSplicedWithoutTouchingTheBatch) {
+  RoutedCommand route;
+  route.commandName = "find";
+  route.mappings = {kAbcProducts3};
+  const ByteVec reply = bson(R"({"cursor": {"firstBatch": [{"_id": 1, "ns": "pos_db_1.abc_products"}], )"
+                             R"("id": {"$numberLong": "5"}, "ns": "pos_db_1.abc_products"}, "ok": 1.0, )"
+                             R"("operationTime": {"$timestamp": {"t": 1, "i": 2}}})");
+  ReplySplice splice;
+  ASSERT_EQ(planReplySplice(route, wire::Bytes(reply.data(), reply.size()), splice), ReplySplicePlan::kSpliced);
+  std::vector<std::uint8_t> out;
+  wire::applyEdits(wire::Bytes(reply.data(), reply.size()), splice.view(), out);
+  EXPECT_EQ(out, bson(R"({"cursor": {"firstBatch": [{"_id": 1, "ns": "pos_db_1.abc_products"}], )"
+                      R"("id": {"$numberLong": "5"}, "ns": "store_abc.products"}, "ok": 1.0, )"
+                      R"("operationTime": {"$timestamp": {"t": 1, "i": 2}}})"));
+  // No edit falls inside the batch: the user's documents are sent as the upstream sent them.
+  const std::string_view text(reinterpret_cast<const char*>(reply.data()), reply.size());
+  const std::size_t batchBegin = text.find("firstBatch");
+  const std::size_t batchEnd = text.find(std::string_view("\x12id\0", 4));  // the int64 cursor id element
+  ASSERT_NE(batchBegin, std::string_view::npos);
+  ASSERT_NE(batchEnd, std::string_view::npos);
+  for (const wire::ByteEdit& edit : splice.view()) {
+    EXPECT_TRUE(edit.end <= batchBegin || edit.begin >= batchEnd) << edit.begin << ".." << edit.end;
+  }
+
+  route.mappings = {kIdentity};
+  EXPECT_EQ(planReplySplice(route, wire::Bytes(reply.data(), reply.size()), splice), ReplySplicePlan::kUnchanged);
+  route.mappings = {kAbcProducts3};
+  route.commandName = "listIndexes";
+  EXPECT_EQ(planReplySplice(route, wire::Bytes(reply.data(), reply.size()), splice),
+            ReplySplicePlan::kNotApplicable);
 }
 
 const std::string kCursor0 = R"("id": {"$numberLong": "0"})";

@@ -496,6 +496,39 @@ TEST_F(UpstreamPoolTest, TlsRecordsWithoutDataDoNotMakeAnIdleConnectionStale) {
   std::filesystem::remove_all(dir);
 }
 
+// The request path's fast path: an idle connection that needs no I/O to be trusted is
+// handed out without a coroutine; anything else is left to acquire().
+TEST_F(UpstreamPoolTest, TryAcquireIdleTakesOnlyATrustedIdleConnection) {
+  FakeUpstream server(ioc_);
+  settings_.idleCheckMs = 0;  // every reuse peeks at the socket
+  makePool(2, server.port());
+  run([&]() -> awaitable<void> {
+    EXPECT_EQ(pool_->tryAcquireIdle(), nullptr) << "nothing idle: acquire() must connect";
+    EXPECT_EQ(server.accepted, 0);
+    AcquireResult r = co_await pool_->acquire();
+    EXPECT_EQ(r.status, AcquireStatus::kOk) << r.error;
+    pool_->release(std::move(r.connection));
+    std::unique_ptr<UpstreamConnection> idle = pool_->tryAcquireIdle();
+    EXPECT_NE(idle, nullptr);
+    EXPECT_EQ(pool_->stats().idle, 0u);
+    EXPECT_EQ(pool_->stats().total, 1u);
+    pool_->release(std::move(idle));
+    // The server closed it while idle: the peek sees EOF, the connection is closed and
+    // uncounted, and nothing is handed out.
+    server.closeAll();
+    co_await sleep(20);
+    EXPECT_EQ(pool_->tryAcquireIdle(), nullptr);
+    EXPECT_EQ(pool_->stats().idle, 0u);
+    EXPECT_EQ(pool_->stats().total, 0u);
+    AcquireResult again = co_await pool_->acquire();
+    EXPECT_EQ(again.status, AcquireStatus::kOk);
+    EXPECT_EQ(server.accepted, 2);
+    pool_->release(std::move(again.connection));
+    pool_->shutdown();
+    EXPECT_EQ(pool_->tryAcquireIdle(), nullptr) << "shutting down";
+  });
+}
+
 TEST(ReconnectBackoffTest, DoublesUpToTheMaximumWithJitter) {
   using std::chrono::milliseconds;
   EXPECT_EQ(reconnectBackoff(1, 100, 5000, 1.0), milliseconds(100));

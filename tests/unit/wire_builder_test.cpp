@@ -268,6 +268,88 @@ TEST_P(WireSplice, ReplacesOnlyTheBody) {
   }
 }
 
+// The body given as edits of the old one: the result equals splicing in the edited body
+// built by applyEdits, and the unchanged stretches are the original frame's own bytes.
+TEST_P(WireSplice, EditsEqualTheEditedBodyAndBorrowTheRest) {
+  const SpliceCase& c = GetParam();
+  const ByteVec body = bson(R"({"cursor": {"id": 0, "ns": "pos_db_1.s1_orders"}, "ok": 1.0})");
+  const ByteVec seqA = sequenceSection("documents", {bson(R"({"_id": 1})"), bson(R"({"_id": 2})")});
+  const ByteVec seqB = sequenceSection("updates", {});
+  FrameWriter w;
+  w.header(70, 9, OpCode::kMsg).u32(0);
+  const ByteVec* seqs[] = {&seqA, &seqB};
+  for (int i = 0; i < 2; ++i) {
+    if (i == c.bodyPosition) w.u8(0).raw(body);
+    w.raw(*seqs[i]);
+  }
+  if (c.bodyPosition == 2) w.u8(0).raw(body);
+  ByteVec original = w.done();
+  if (c.checksum) original = withChecksum(original);
+  const auto parsed = parseOpMsg(bytesOf(original));
+  ASSERT_TRUE(isOk(parsed.error));
+
+  // Three edits: a new document length, a value made shorter, a tail byte made longer.
+  const std::string_view text(reinterpret_cast<const char*>(body.data()), body.size());
+  const std::size_t nsAt = text.find("pos_db_1");
+  ASSERT_NE(nsAt, std::string_view::npos);
+  const ByteVec length = {0x7f, 0, 0, 0};
+  const ByteVec shorter = {'m', 'a', 'i', 'n'};
+  const ByteVec longer = {0xaa, 0xbb, 0xcc};
+  const ByteEdit edits[] = {
+      {0, 4, bytesOf(length)},
+      {static_cast<std::uint32_t>(nsAt), static_cast<std::uint32_t>(nsAt + 8), bytesOf(shorter)},
+      {static_cast<std::uint32_t>(body.size() - 1), static_cast<std::uint32_t>(body.size()), bytesOf(longer)},
+  };
+  ByteVec editedBody = {0x55};  // applyEdits replaces what was there
+  applyEdits(bytesOf(body), edits, editedBody);
+  ByteVec expectedBody(body.begin(), body.end());
+  expectedBody.erase(expectedBody.end() - 1);
+  expectedBody.insert(expectedBody.end(), longer.begin(), longer.end());
+  expectedBody.erase(expectedBody.begin() + static_cast<std::ptrdiff_t>(nsAt),
+                     expectedBody.begin() + static_cast<std::ptrdiff_t>(nsAt + 8));
+  expectedBody.insert(expectedBody.begin() + static_cast<std::ptrdiff_t>(nsAt), shorter.begin(), shorter.end());
+  std::copy(length.begin(), length.end(), expectedBody.begin());
+  ASSERT_EQ(editedBody, expectedBody);
+
+  std::array<std::uint8_t, 20> head{}, head2{};
+  const GatherList byEdits = spliceOpMsgBodyEdits(parsed.value, edits, 3, 70, head);
+  EXPECT_LE(byEdits.count, GatherList::kMaxParts);
+  ByteVec fromEdits, fromBody;
+  flatten(byEdits, fromEdits);
+  flatten(spliceOpMsgBody(parsed.value, bytesOf(editedBody), 3, 70, head2), fromBody);
+  EXPECT_EQ(fromEdits, fromBody);
+  const auto r = parseOpMsg(bytesOf(fromEdits));
+  ASSERT_EQ(r.value.header.messageLength, static_cast<std::int32_t>(fromEdits.size()));
+  EXPECT_EQ(r.value.header.requestId, 3);
+  EXPECT_EQ(r.value.header.responseTo, 70);
+  EXPECT_FALSE(r.value.checksumPresent());
+
+  // Everything but the head and the edits' own bytes is borrowed from the frame.
+  std::size_t borrowed = 0;
+  for (const Bytes& part : byEdits.view()) {
+    if (part.data() >= original.data() && part.data() < original.data() + original.size()) borrowed += part.size();
+  }
+  EXPECT_EQ(borrowed, byEdits.totalSize() - head.size() - length.size() - shorter.size() - longer.size());
+}
+
+TEST(WireBuilder, GatherListPushSkipsEmptyAndJoinsAdjacentParts) {
+  const ByteVec bytes = {1, 2, 3, 4, 5, 6};
+  const ByteVec other = {9};
+  const Bytes all = bytesOf(bytes);
+  GatherList list;
+  list.push(all.subspan(0, 2));
+  list.push(all.subspan(2, 0));
+  list.push(all.subspan(2, 2));  // starts where the first ends: joined
+  list.push(bytesOf(other));
+  list.push(all.subspan(5, 1));  // not adjacent to `other`
+  ASSERT_EQ(list.count, 3u);
+  EXPECT_EQ(list.parts[0].data(), bytes.data());
+  EXPECT_EQ(list.parts[0].size(), 4u);
+  ByteVec out;
+  flatten(list, out);
+  EXPECT_EQ(out, (ByteVec{1, 2, 3, 4, 9, 6}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Positions, WireSplice,
                          ::testing::Values(SpliceCase{"BodyFirst", 0, false}, SpliceCase{"BodyMiddle", 1, false},
                                            SpliceCase{"BodyLast", 2, false}, SpliceCase{"BodyFirstChecksum", 0, true},
