@@ -742,7 +742,9 @@ void readCommand(Walk& w, const CommandSpec& spec, wire::Bytes doc, bool topLeve
     if (first) {
       first = false;
       if (spec.shape == CommandShape::kCollection) {  // walkCommandValue's kCollection case
-        if (const auto collection = e.utf8()) noteUtf8(w, collection, e.offset, e.key, e.end, w.primary.collection);
+        if (const auto collection = e.utf8()) {
+          noteUtf8(w, collection, e.offset, e.key, e.end, w.primary.collection);
+        }
       } else if (spec.shape != CommandShape::kDatabase) {
         if (!bson_edit::iterAt(it, doc, e)) {
           stopped = true;

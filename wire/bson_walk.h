@@ -110,9 +110,10 @@ inline std::ptrdiff_t checkCString(const std::uint8_t* data, std::size_t at, std
 // the offset of the problem (the type byte's offset `typeAt` for an unknown type).
 // Embedded documents (document, array, code-with-scope's scope) are checked as frames
 // only; `child` is set to the offset of the one to descend into (0 when none).
-[[gnu::always_inline]] inline std::ptrdiff_t checkValue(const std::uint8_t* data, std::size_t typeAt, std::uint8_t type,
-                                 std::size_t at, std::size_t end, std::size_t& next,
-                                 std::size_t& child) {
+[[gnu::always_inline]] inline std::ptrdiff_t checkValue(const std::uint8_t* data, std::size_t typeAt,
+                                                        std::uint8_t type, std::size_t at,
+                                                        std::size_t end, std::size_t& next,
+                                                        std::size_t& child) {
   child = 0;
   std::size_t fixed = 0;
   switch (type) {
