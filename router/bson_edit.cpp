@@ -46,12 +46,6 @@ bool findKey(wire::Bytes doc, std::string_view key, bson_iter_t& it) {
   return bson_iter_find_w_len(&it, key.data(), static_cast<int>(key.size()));
 }
 
-std::optional<std::string_view> findUtf8(wire::Bytes doc, std::string_view key) {
-  bson_iter_t it;
-  if (!findKey(doc, key, it)) return std::nullopt;
-  return utf8Of(it);
-}
-
 namespace {
 
 // An array whose first key is not "0" (libbson would complain about it on stderr).

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "wire/bson_walk.h"
 #include "wire/message.h"
 
 namespace mongogate::router::bson_edit {
@@ -61,7 +62,20 @@ wire::Bytes subdocumentOf(const bson_iter_t& it);
 bool findKey(wire::Bytes doc, std::string_view key, bson_iter_t& it);
 
 // The string value of the top-level `key` of `doc`, nullopt when absent or not a string.
-std::optional<std::string_view> findUtf8(wire::Bytes doc, std::string_view key);
+// (Found with wire::BsonWalker: a fraction of the cost of a libbson iterator.)
+inline std::optional<std::string_view> findUtf8(wire::Bytes doc, std::string_view key) {
+  wire::BsonElement e;
+  if (!wire::findElement(doc, key, e)) return std::nullopt;
+  return e.utf8();
+}
+
+// A libbson iterator standing on the element `e` of `doc` (found by a wire::BsonWalker),
+// for code written against bson_iter_t; false if libbson does not see that element there.
+inline bool iterAt(bson_iter_t& it, wire::Bytes doc, const wire::BsonElement& e) {
+  return bson_iter_init_from_data_at_offset(&it, doc.data(), doc.size(), e.offset,
+                                            static_cast<std::uint32_t>(e.key.size())) &&
+         it.off == e.offset && it.next_off == e.end;
+}
 
 // Calls fn(Bytes document) for each document of a kind-1 sequence payload (concatenated
 // BSON documents). Returns false when the payload is malformed.

@@ -76,6 +76,7 @@ struct Walk {
   struct Edit {
     std::uint32_t begin = 0;  // the element's bytes [begin, end) in the body
     std::uint32_t end = 0;
+    std::uint32_t keyLength = 0;
     std::string value;
   };
   bool recordEdits = false;  // walking the top level of the body
@@ -121,7 +122,7 @@ struct Walk {
                 "command is refused"});
       return std::nullopt;
     }
-    addMapping(*mappings, mappingOf(t, db, collection));
+    addMapping(*mappings, t, db, collection);
     return std::move(r.target);
   }
 };
@@ -130,20 +131,30 @@ void copy(bson_t* out, const bson_iter_t& it) {
   if (out != nullptr) bson_edit::copyElement(out, it);
 }
 
+// First pass: notes whether the element [begin, end), whose string value is `current`
+// (nullopt: not a string), must become the string `value`. Only a string value at the top
+// level of the body can be spliced: the edit keeps the element's type byte.
+void noteUtf8(Walk& w, std::optional<std::string_view> current, std::uint32_t begin,
+              std::string_view key, std::uint32_t end, std::string_view value) {
+  if (current == value) return;
+  w.changed = true;
+  if (current && w.recordEdits && w.depth == 0 && w.editCount < w.edits.size()) {
+    Walk::Edit& edit = w.edits[w.editCount++];
+    edit.begin = begin;
+    edit.end = end;
+    edit.keyLength = static_cast<std::uint32_t>(key.size());
+    edit.value.assign(value);
+  } else {
+    w.spliceable = false;
+  }
+}
+
 // Writes `value` under the element's key (first pass: notes whether it differs).
 void putUtf8(Walk& w, const bson_iter_t& it, bson_t* out, std::string_view value) {
   if (out != nullptr) {
     appendUtf8(out, keyOf(it), value);
-  } else if (utf8Of(it) != value) {
-    w.changed = true;
-    if (w.recordEdits && w.depth == 0 && w.editCount < w.edits.size()) {
-      Walk::Edit& edit = w.edits[w.editCount++];
-      edit.begin = it.off;
-      edit.end = it.next_off;
-      edit.value.assign(value);
-    } else {
-      w.spliceable = false;
-    }
+  } else {
+    noteUtf8(w, utf8Of(it), it.off, keyOf(it), it.next_off, value);
   }
 }
 
@@ -154,29 +165,33 @@ void noteStructuralChange(Walk& w) {
 }
 
 // The body with the first pass's edits spliced in: each edited element keeps its type
-// byte and key and gets its new string value.
+// byte and key and gets its new string value. One resize, then plain copies.
 void spliceEdits(const Walk& w, wire::Bytes body, std::vector<std::uint8_t>& out) {
-  out.clear();
   std::size_t size = body.size();
-  for (std::size_t i = 0; i < w.editCount; ++i) size += w.edits[i].value.size() + 16;
-  out.reserve(size);
-  const auto appendInt32 = [&out](std::uint32_t v) {
-    for (int shift = 0; shift < 32; shift += 8) out.push_back(static_cast<std::uint8_t>(v >> shift));
+  for (std::size_t i = 0; i < w.editCount; ++i) {
+    const Walk::Edit& edit = w.edits[i];
+    const std::size_t valueStart = edit.begin + 1 + edit.keyLength + 1;
+    size = size - (edit.end - valueStart) + 4 + edit.value.size() + 1;
+  }
+  out.resize(size);
+  std::uint8_t* to = out.data();
+  const auto put = [&to](const void* from, std::size_t n) {
+    std::memcpy(to, from, n);
+    to += n;
   };
   std::size_t at = 0;
   for (std::size_t i = 0; i < w.editCount; ++i) {
     const Walk::Edit& edit = w.edits[i];
-    const auto* key = body.data() + edit.begin + 1;
-    const std::size_t keyLength = std::strlen(reinterpret_cast<const char*>(key));
-    out.insert(out.end(), body.data() + at, key + keyLength + 1);  // up to the key's NUL
-    appendInt32(static_cast<std::uint32_t>(edit.value.size() + 1));
-    out.insert(out.end(), edit.value.begin(), edit.value.end());
-    out.push_back(0);
+    const std::size_t valueStart = edit.begin + 1 + edit.keyLength + 1;
+    put(body.data() + at, valueStart - at);  // up to the key's NUL
+    wire::storeInt32LE(to, static_cast<std::int32_t>(edit.value.size() + 1));
+    to += 4;
+    put(edit.value.data(), edit.value.size());
+    *to++ = 0;
     at = edit.end;
   }
-  out.insert(out.end(), body.data() + at, body.data() + body.size());
-  const auto total = static_cast<std::uint32_t>(out.size());
-  for (int i = 0; i < 4; ++i) out[i] = static_cast<std::uint8_t>(total >> (8 * i));
+  put(body.data() + at, body.size() - at);
+  wire::storeInt32LE(out.data(), static_cast<std::int32_t>(out.size()));
 }
 
 // Walks the elements of the document or array `elem` stands on, written under `key`
@@ -617,9 +632,12 @@ void walkCommandValue(Walk& w, const CommandSpec& spec, const bson_iter_t& it, b
   copy(out, it);
 }
 
+bool mayNameNamespaces(const CommandSpec& spec, std::string_view key);
+
 bool walkCommandField(Walk& w, const CommandSpec& spec, const bson_iter_t& it, bson_t* out,
                       bool& sawListFilter) {
   const auto key = keyOf(it);
+  if (!mayNameNamespaces(spec, key)) return false;  // the first pass skips these fields too
   const auto type = bson_iter_type(&it);
   if ((spec.fields & fields::kPipeline) && key == "pipeline") {
     walkPipeline(w, it, out, true);
@@ -693,7 +711,73 @@ bool walkCommandField(Walk& w, const CommandSpec& spec, const bson_iter_t& it, b
   return false;
 }
 
+// True when walkCommandField may handle the field `key` of a `spec` command; it leaves
+// every other field alone.
+bool mayNameNamespaces(const CommandSpec& spec, std::string_view key) {
+  using namespace fields;
+  if (spec.fields == 0 && spec.shape != CommandShape::kGetMore && spec.shape != CommandShape::kBulkWrite) {
+    return false;  // find, insert, update, delete, ...: no such field
+  }
+  return ((spec.fields & kPipeline) && key == "pipeline") ||
+         ((spec.fields & kViewOn) && key == "viewOn") ||
+         ((spec.fields & kToCollection) && key == "toCollection") ||
+         ((spec.fields & kMapReduceOut) && key == "out") ||
+         ((spec.fields & kToNamespace) && key == "to") ||
+         (spec.shape == CommandShape::kGetMore && key == "collection") ||
+         (spec.shape == CommandShape::kBulkWrite && key == "nsInfo") ||
+         ((spec.fields & kIndexSpecs) && key == "indexes") ||
+         ((spec.fields & kListFilter) && key == "filter");
+}
+
+// walkCommand's first pass: the same decisions, with the command's fields found by a
+// wire::BsonWalker; a libbson iterator is made only for a field that names namespaces
+// (none in a find, insert, update or delete), so the usual command costs one cheap walk.
+void readCommand(Walk& w, const CommandSpec& spec, wire::Bytes doc, bool topLevel) {
+  wire::BsonWalker walker(doc);
+  bool first = true;
+  bool sawListFilter = false;
+  bool stopped = false;
+  bson_iter_t it;
+  for (wire::BsonElement e; walker.next(e);) {
+    if (first) {
+      first = false;
+      if (spec.shape == CommandShape::kCollection) {  // walkCommandValue's kCollection case
+        if (const auto collection = e.utf8()) {
+          noteUtf8(w, collection, e.offset, e.key, e.end, w.primary.collection);
+        }
+      } else if (spec.shape != CommandShape::kDatabase) {
+        if (!bson_edit::iterAt(it, doc, e)) {
+          stopped = true;
+          break;
+        }
+        walkCommandValue(w, spec, it, nullptr);
+      }
+      continue;
+    }
+    if (topLevel && e.key == "$db") {
+      noteUtf8(w, e.utf8(), e.offset, e.key, e.end, w.dollarDb);
+      continue;
+    }
+    if (!mayNameNamespaces(spec, e.key)) continue;
+    if (!bson_edit::iterAt(it, doc, e)) {
+      stopped = true;
+      break;
+    }
+    walkCommandField(w, spec, it, nullptr, sawListFilter);
+  }
+  // Stopped early (malformed, or libbson disagreeing about an element): forward as it came.
+  if (stopped || walker.malformed()) w.corrupt = true;
+  if ((spec.fields & fields::kListFilter) && w.primary.rule == 3 && !sawListFilter &&
+      w.primary.store != nullptr) {
+    putStoreListFilter(w, nullptr, nullptr);
+  }
+}
+
 void walkCommand(Walk& w, const CommandSpec& spec, wire::Bytes doc, bson_t* out, bool topLevel) {
+  if (out == nullptr) {
+    readCommand(w, spec, doc, topLevel);
+    return;
+  }
   bool first = true;
   bool sawListFilter = false;
   editDocument(
@@ -802,28 +886,21 @@ const CommandSpec* findCommandSpec(std::string_view name) {
   return it == kTable.end() ? nullptr : &it->second;
 }
 
-NamespaceMapping mappingOf(const PhysicalNamespace& target, std::string_view logicalDatabase,
-                           std::string_view logicalCollection) {
-  NamespaceMapping m;
+void addMapping(std::vector<NamespaceMapping>& mappings, const PhysicalNamespace& target,
+                std::string_view logicalDatabase, std::string_view logicalCollection) {
+  for (const auto& m : mappings) {
+    if (m.physicalDatabase == target.database && m.physicalCollection == target.collection &&
+        m.logicalDatabase == logicalDatabase && m.logicalCollection == logicalCollection) {
+      return;
+    }
+  }
+  NamespaceMapping& m = mappings.emplace_back();
   m.physicalDatabase = target.database;
   m.physicalCollection = target.collection;
   m.logicalDatabase = logicalDatabase;
   m.logicalCollection = logicalCollection;
   m.rule = target.rule;
   if (target.store != nullptr) m.storePrefix = target.store->prefix;
-  return m;
-}
-
-void addMapping(std::vector<NamespaceMapping>& mappings, NamespaceMapping mapping) {
-  for (const auto& m : mappings) {
-    if (m.physicalDatabase == mapping.physicalDatabase &&
-        m.physicalCollection == mapping.physicalCollection &&
-        m.logicalDatabase == mapping.logicalDatabase &&
-        m.logicalCollection == mapping.logicalCollection) {
-      return;
-    }
-  }
-  mappings.push_back(std::move(mapping));
 }
 
 void routeByNamespaces(const RoutingConfig& config, const RegistrySnapshot& registry,
@@ -859,19 +936,19 @@ void routeByNamespaces(const RoutingConfig& config, const RegistrySnapshot& regi
 
   // The primary namespace.
   bool carriesNamespaces = false;  // names full "db.coll" namespaces, whatever $db is
-  bson_iter_t first;
-  const bool hasFirst = bson_edit::initIter(first, routedDoc) && bson_iter_next(&first);
+  wire::BsonElement first;
+  const bool hasFirst = wire::BsonWalker(routedDoc).next(first);
   switch (routed->shape) {
     case CommandShape::kCollection:
-      if (hasFirst && utf8Of(first)) w.primaryCollection = *utf8Of(first);
+      if (hasFirst && first.utf8()) w.primaryCollection = *first.utf8();
       break;
     case CommandShape::kGetMore:
       if (auto c = bson_edit::findUtf8(routedDoc, "collection")) w.primaryCollection = *c;
       break;
     case CommandShape::kNamespace:
       carriesNamespaces = true;
-      if (hasFirst && utf8Of(first)) {
-        if (auto parts = bson_edit::splitNamespace(*utf8Of(first))) {
+      if (hasFirst && first.utf8()) {
+        if (auto parts = bson_edit::splitNamespace(*first.utf8())) {
           w.primaryDb = parts->database;
           w.primaryCollection = parts->collection;
         }
@@ -895,7 +972,7 @@ void routeByNamespaces(const RoutingConfig& config, const RegistrySnapshot& regi
     return;
   }
   w.primary = std::move(*primary.target);
-  addMapping(out.mappings, mappingOf(w.primary, w.primaryDb, w.primaryCollection));
+  addMapping(out.mappings, w.primary, w.primaryDb, w.primaryCollection);
 
   // The physical $db. Commands that name full namespaces and run on admin
   // (renameCollection, bulkWrite, shardCollection, ...) stay on admin and go where their
@@ -923,7 +1000,7 @@ void routeByNamespaces(const RoutingConfig& config, const RegistrySnapshot& regi
         return;
       }
       w.dollarDb = db.target->database;
-      addMapping(out.mappings, mappingOf(*db.target, w.logicalDb, {}));
+      addMapping(out.mappings, *db.target, w.logicalDb, {});
     }
   }
 

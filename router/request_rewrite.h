@@ -3,8 +3,9 @@
 // Promise: given a command whose logical database and name are known, resolves every
 // namespace it names (SPEC §3), checks that they all live on one upstream (and, where
 // MongoDB needs it, in one physical database), and rewrites `$db` and each namespace
-// field (SPEC §4). Reads the body with libbson iterators; builds a new body or kind-1
-// sequence only when something changes. The fan-out plans and the registry insert are
+// field (SPEC §4). The first, read-only pass walks the body's top level with
+// wire::BsonWalker (libbson iterators only below the fields that name namespaces); a new
+// body or kind-1 sequence is built, with libbson, only when something changes. The fan-out plans and the registry insert are
 // routing.cpp's business and are not handled here.
 #pragma once
 
@@ -45,12 +46,10 @@ struct CommandSpec {
 // The spec of a command mongogate knows by name; nullptr for any other command.
 const CommandSpec* findCommandSpec(std::string_view name);
 
-// The mapping for one resolved namespace (physical -> logical).
-NamespaceMapping mappingOf(const PhysicalNamespace& target, std::string_view logicalDatabase,
-                           std::string_view logicalCollection);
-
-// Adds `mapping` to `mappings` unless an identical one is already there.
-void addMapping(std::vector<NamespaceMapping>& mappings, NamespaceMapping mapping);
+// Adds the mapping (physical -> logical) of one resolved namespace to `mappings`, unless
+// an identical one is already there. Built in place: no temporary mapping.
+void addMapping(std::vector<NamespaceMapping>& mappings, const PhysicalNamespace& target,
+                std::string_view logicalDatabase, std::string_view logicalCollection);
 
 // Routes `message` by the namespaces it names. out.commandName and out.logicalDatabase
 // must be filled. Sets out.upstream, the rewritten body and sequences, out.mappings, or

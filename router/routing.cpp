@@ -57,15 +57,11 @@ bool isMasterAdminDatabase(const RoutingConfig& config, std::string_view databas
                    database) != config.masterAdminDatabases.end();
 }
 
-// Where a store's collection `collection` (already physical) lives.
-PhysicalNamespace inStore(const RoutingConfig& config, const StoreRecord& store,
-                          std::string collection, int rule) {
-  PhysicalNamespace p;
+// Where a store's data lives: fills all of `p` but its collection.
+void inStore(const RoutingConfig& config, const StoreRecord& store, int rule, PhysicalNamespace& p) {
   config.locateStore(store.databaseId, p.upstream, p.database);
-  p.collection = std::move(collection);
   p.rule = rule;
   p.store = &store;
-  return p;
 }
 
 // The physical store databases a cross-store view covers: pos_db_1..databaseCount, and
@@ -127,7 +123,7 @@ void planListCollections(const RoutingConfig& config, const RegistrySnapshot& re
       NamespaceResolution r = resolveNamespace(config, registry, config.mainDatabase, *name);
       const PhysicalNamespace& t = *r.target;
       out.upstream = t.upstream;
-      detail::addMapping(out.mappings, detail::mappingOf(t, config.mainDatabase, *name));
+      detail::addMapping(out.mappings, t, config.mainDatabase, *name);
       if (t.database != out.logicalDatabase) {
         out.body = withUtf8Field(message.body, "$db", t.database);
         out.bodyRewritten = true;
@@ -142,7 +138,7 @@ void planListCollections(const RoutingConfig& config, const RegistrySnapshot& re
   PhysicalNamespace main;
   main.upstream = config.mainUpstream;
   main.database = config.mainDatabase;
-  detail::addMapping(out.mappings, detail::mappingOf(main, config.mainDatabase, {}));
+  detail::addMapping(out.mappings, main, config.mainDatabase, {});
   for (const std::int32_t id : storeDatabaseIds(config, registry)) {
     PhysicalNamespace part;
     part.upstream = config.upstreamOfStoreDatabase(id);
@@ -150,7 +146,7 @@ void planListCollections(const RoutingConfig& config, const RegistrySnapshot& re
     part.rule = 2;
     out.fanOut.push_back(
         {part.upstream, part.database, withUtf8Field(message.body, "$db", part.database)});
-    detail::addMapping(out.mappings, detail::mappingOf(part, config.mainDatabase, {}));
+    detail::addMapping(out.mappings, part, config.mainDatabase, {});
   }
 }
 
@@ -374,13 +370,21 @@ void assignNewStores(const RoutingConfig& config, const RegistrySnapshot& regist
 }  // namespace
 
 std::string RoutingConfig::physicalStoreDatabase(std::int32_t databaseId) const {
-  return databasePrefix + "_" + std::to_string(databaseId);
+  std::string name;
+  assignPhysicalStoreDatabase(name, databaseId);
+  return name;
+}
+
+void RoutingConfig::assignPhysicalStoreDatabase(std::string& out, std::int32_t databaseId) const {
+  char digits[16];
+  const auto end = std::to_chars(digits, digits + sizeof digits, databaseId).ptr;
+  out.assign(databasePrefix).append(1, '_').append(digits, end);
 }
 
 void RoutingConfig::locateStore(std::int32_t databaseId, std::string& upstream, std::string& database) const {
   if (databaseId > 0) {
     upstream = upstreamOfStoreDatabase(databaseId);
-    database = physicalStoreDatabase(databaseId);
+    assignPhysicalStoreDatabase(database, databaseId);
   } else {  // not moved yet: the data is still in the main database
     upstream = mainUpstream;
     database = mainDatabase;
@@ -399,30 +403,31 @@ NamespaceResolution resolveNamespace(const RoutingConfig& config, const Registry
                                      std::string_view database, std::string_view collection) {
   // A listIndexes cursor's namespace, as a getMore names it ("$cmd.listIndexes.<coll>"):
   // it lives with <coll>.
+  // Every return below names `r`: the result is built in place, not moved out.
+  NamespaceResolution r;
   constexpr std::string_view kListIndexesCursor = "$cmd.listIndexes.";
   if (collection.size() > kListIndexesCursor.size() && collection.starts_with(kListIndexesCursor)) {
-    NamespaceResolution inner = resolveNamespace(
-        config, registry, database, collection.substr(kListIndexesCursor.size()));
-    if (inner.target) inner.target->collection.insert(0, kListIndexesCursor);
-    return inner;
+    r = resolveNamespace(config, registry, database, collection.substr(kListIndexesCursor.size()));
+    if (r.target) r.target->collection.insert(0, kListIndexesCursor);
+    return r;
   }
-  NamespaceResolution r;
   // Rule 1: master-admin.
   if (isMasterAdminDatabase(config, database)) {
-    PhysicalNamespace p;
+    PhysicalNamespace& p = r.target.emplace();
     p.upstream = config.masterAdminUpstream;
     p.database = config.masterAdminPhysicalDatabase.empty() ? std::string(database)
                                                             : config.masterAdminPhysicalDatabase;
     p.collection = collection;
     p.rule = 1;
-    r.target = std::move(p);
     return r;
   }
   // Rule 2: <main db>.<prefix>_<rest>; the registry collection itself never moves.
   if (database == config.mainDatabase) {
     if (!collection.empty() && collection != config.registryCollection) {
       if (const StoreRecord* store = registry.matchCollection(collection)) {
-        r.target = inStore(config, *store, std::string(collection), 2);
+        PhysicalNamespace& p = r.target.emplace();
+        inStore(config, *store, 2, p);
+        p.collection = collection;
         return r;
       }
     }
@@ -442,28 +447,27 @@ NamespaceResolution resolveNamespace(const RoutingConfig& config, const Registry
                               "' is registered (" + what + ")"};
       return r;
     }
-    std::string physical;
+    PhysicalNamespace& p = r.target.emplace();
+    inStore(config, *store, 3, p);
     if (collection.starts_with("$cmd")) {
       // A database-level cursor's namespace ("$cmd.listCollections", "$cmd.aggregate"),
       // as a getMore names it: it belongs to the database, not to a collection.
-      physical = collection;
+      p.collection = collection;
     } else if (!collection.empty()) {
-      physical.reserve(store->prefix.size() + 1 + collection.size());
-      physical.append(store->prefix).append("_").append(collection);
+      p.collection.reserve(store->prefix.size() + 1 + collection.size());
+      p.collection.append(store->prefix).append("_").append(collection);
     }
-    r.target = inStore(config, *store, std::move(physical), 3);
     return r;
   }
   // Rule 4: unchanged, on main — except a physical store database named directly
   // (pos_db_N), which goes to the upstream that holds it rather than to a copy created
   // by accident on main.
-  PhysicalNamespace p;
+  PhysicalNamespace& p = r.target.emplace();
   const auto id = storeDatabaseIdOf(config, database);
   p.upstream = id ? config.upstreamOfStoreDatabase(*id) : config.mainUpstream;
   p.database = database;
   p.collection = collection;
   p.rule = 4;
-  r.target = std::move(p);
   return r;
 }
 
@@ -527,9 +531,21 @@ RoutedCommand routeCommand(const RoutingConfig& config, const RegistrySnapshot& 
 void routeCommand(const RoutingConfig& config, const RegistrySnapshot& registry, AssignmentState& assignment,
                   const wire::OpMsgView& message, RoutedCommand& out) {
   out.reset();
-  out.commandName = wire::firstKey(message.body);
   out.upstream = config.mainUpstream;
-  const auto db = bson_edit::findUtf8(message.body, "$db");
+  // One walk finds the command (the first element) and $db (the first "$db").
+  wire::BsonWalker walker(message.body);
+  wire::BsonElement first;
+  std::optional<std::string_view> db;
+  if (walker.next(first)) {
+    out.commandName = first.key;
+    wire::BsonElement e = first;
+    do {
+      if (e.key == "$db") {
+        db = e.utf8();
+        break;
+      }
+    } while (walker.next(e));
+  }
   if (!db) return;  // not a valid OP_MSG command: the upstream answers with its error
   out.logicalDatabase = *db;
   const std::string_view name = out.commandName;
@@ -554,7 +570,7 @@ void routeCommand(const RoutingConfig& config, const RegistrySnapshot& registry,
   if (out.refusal) return;
 
   if (name == "insert" && *db == config.mainDatabase && !isMasterAdminDatabase(config, *db) &&
-      bson_edit::findUtf8(message.body, "insert") == config.registryCollection) {
+      first.utf8() == config.registryCollection) {
     assignNewStores(config, registry, assignment, message, out);
   }
 }

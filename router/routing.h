@@ -40,6 +40,7 @@ struct RoutingConfig {
   bool allowDropMainDatabase = false;
 
   std::string physicalStoreDatabase(std::int32_t databaseId) const;  // "pos_db_3"
+  void assignPhysicalStoreDatabase(std::string& out, std::int32_t databaseId) const;  // same, into `out`
   const std::string& upstreamOfStoreDatabase(std::int32_t databaseId) const;
   // Where the data of a store with this databaseId lives: its store database, or, for a store
   // not moved yet (databaseId 0), the main database on the main upstream.

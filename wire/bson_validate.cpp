@@ -2,112 +2,69 @@
 // and FrameReader::readDocument (see reader.h).
 //
 // Promise: safe on arbitrary bytes, no heap allocation, bounded stack (kMaxBsonDepth).
-// The walk uses libbson's iterator for each element and adds what the iterator leaves to
-// its caller: the length and terminator of every embedded document, array and
-// code-with-scope scope, the terminator of the code-with-scope string, and a depth limit.
+// Every element is checked with the size rules of wire/bson_walk.h (type known, key
+// terminated, value inside its document, strings terminated, bool 0 or 1, embedded
+// documents framed and terminated, code-with-scope's parts filling it exactly), and every
+// embedded document, array and code-with-scope scope is walked in turn, at most
+// kMaxBsonDepth deep. Problem offsets name the field at fault: the type byte of an unknown
+// type or of an element whose key runs to the end, a length that does not fit, the byte
+// that should be a terminator.
 // Reference: BSON specification (https://bsonspec.org/spec.html).
-#include <bson/bson.h>
-
 #include <climits>
 
+#include "wire/bson_walk.h"
 #include "wire/op_msg.h"
 #include "wire/reader.h"
 
 namespace mongogate::wire {
-namespace {
-
-bool isElementType(std::uint8_t t) { return (t >= 0x01 && t <= 0x13) || t == 0x7f || t == 0xff; }
-
-// Checks the frame of an embedded document at `data` (length prefix and terminator);
-// returns the offset of the problem relative to `data`, or -1.
-std::ptrdiff_t embeddedDocumentProblem(const std::uint8_t* data, std::uint32_t len) {
-  if (len < 5) return 0;
-  if (data[len - 1] != 0) return static_cast<std::ptrdiff_t>(len) - 1;
-  return -1;
-}
-
-struct Level {
-  bson_iter_t iter;
-  std::size_t base;  // offset of this (sub)document in the top-level document
-};
-
-}  // namespace
 
 std::ptrdiff_t validateBsonDocument(Bytes document) {
   if (document.size() < 5 || document.size() > static_cast<std::size_t>(INT32_MAX)) return 0;
   if (static_cast<std::size_t>(loadUInt32LE(document.data())) != document.size()) return 0;
   if (document.back() != 0) return static_cast<std::ptrdiff_t>(document.size()) - 1;
 
-  // One iterator per open document; bson_iter_t is 128-byte aligned, so this is ~26 KiB
-  // of stack, chosen over recursion so the bound is explicit.
+  // One entry per open document: where its next element starts and where its terminator is.
+  struct Level {
+    std::uint32_t pos;
+    std::uint32_t end;
+  };
   Level stack[kMaxBsonDepth + 1];
   int depth = 0;
-  if (!bson_iter_init_from_data(&stack[0].iter, document.data(), document.size())) return 0;
-  stack[0].base = 0;
+  stack[0] = {4, static_cast<std::uint32_t>(document.size() - 1)};
+  const std::uint8_t* data = document.data();
 
   while (depth >= 0) {
     Level& level = stack[depth];
-    if (!bson_iter_next(&level.iter)) {
-      // bson_iter_next is false both at the end of the document and on corrupt bytes;
-      // only the latter records an error offset (always > 0: it lies past the key).
-      if (level.iter.err_off == 0) {
-        --depth;
-        continue;
-      }
-      // Report the element's type byte when the type is the problem or when libbson's
-      // offset lies at the document's end (a value cut short); else libbson's offset.
-      const std::size_t elementStart = level.base + level.iter.off;
-      const std::size_t levelLength = loadUInt32LE(document.data() + level.base);
-      if (!isElementType(document[elementStart]) || level.iter.err_off >= levelLength) {
-        return static_cast<std::ptrdiff_t>(elementStart);
-      }
-      return static_cast<std::ptrdiff_t>(level.base + level.iter.err_off);
+    if (level.pos == level.end) {
+      --depth;
+      continue;
     }
-
-    std::uint32_t childLen = 0;
-    const std::uint8_t* child = nullptr;
-    switch (bson_iter_type(&level.iter)) {
-      case BSON_TYPE_DOCUMENT:
-        bson_iter_document(&level.iter, &childLen, &child);
-        break;
-      case BSON_TYPE_ARRAY:
-        bson_iter_array(&level.iter, &childLen, &child);
-        break;
-      case BSON_TYPE_CODEWSCOPE: {
-        std::uint32_t codeLen = 0;
-        const char* code = bson_iter_codewscope(&level.iter, &codeLen, &childLen, &child);
-        // libbson checks the code string's length but not its terminator.
-        if (code[codeLen] != '\0') {
-          return reinterpret_cast<const std::uint8_t*>(code) + codeLen - document.data();
-        }
-        break;
-      }
-      default:
-        continue;
+    const std::size_t typeAt = level.pos;
+    std::size_t value = 0;
+    if (bson_rules::checkCString(data, typeAt + 1, level.end, value) >= 0) {
+      return static_cast<std::ptrdiff_t>(typeAt);
     }
-
-    const std::size_t childOffset = static_cast<std::size_t>(child - document.data());
-    if (depth == kMaxBsonDepth) return static_cast<std::ptrdiff_t>(childOffset);
-    if (auto bad = embeddedDocumentProblem(child, childLen); bad >= 0) {
-      return static_cast<std::ptrdiff_t>(childOffset) + bad;
+    std::size_t next = 0;
+    std::size_t child = 0;
+    if (auto bad = bson_rules::checkValue(data, typeAt, data[typeAt], value, level.end, next, child);
+        bad >= 0) {
+      return bad;
     }
-    Level& next = stack[depth + 1];
-    if (!bson_iter_init_from_data(&next.iter, child, childLen)) {
-      return static_cast<std::ptrdiff_t>(childOffset);
-    }
-    next.base = childOffset;
-    ++depth;
+    level.pos = static_cast<std::uint32_t>(next);
+    if (child == 0) continue;
+    if (depth == kMaxBsonDepth) return static_cast<std::ptrdiff_t>(child);
+    // The child's frame (length, terminator) was checked with its element.
+    stack[++depth] = {static_cast<std::uint32_t>(child + 4),
+                      static_cast<std::uint32_t>(child + loadUInt32LE(data + child) - 1)};
   }
   return -1;
 }
 
 std::string_view firstKey(Bytes document) {
-  bson_iter_t iter;
-  if (document.size() < 5 || !bson_iter_init_from_data(&iter, document.data(), document.size())) {
-    return {};
-  }
-  if (!bson_iter_next(&iter)) return {};
-  return std::string_view(bson_iter_key(&iter), bson_iter_key_len(&iter));
+  BsonWalker walker(document);
+  BsonElement first;
+  if (!walker.next(first)) return {};
+  return first.key;
 }
 
 namespace detail {

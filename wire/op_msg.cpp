@@ -41,30 +41,23 @@ WireError readSequence(Bytes frame, detail::FrameReader& r, std::size_t kindOffs
   return {};
 }
 
-}  // namespace
+// parseOpMsg's work, filling `view` in place; returns the first error.
+WireError parseInto(Bytes frame, const OpMsgParseOptions& options, OpMsgView& view) {
+  if (auto e = detail::checkFrame(frame, OpCode::kMsg, kSectionsOffset); !e.ok()) return e;
 
-Parsed<OpMsgView> parseOpMsg(Bytes frame, const OpMsgParseOptions& options) {
-  Parsed<OpMsgView> result;
-  auto fail = [&result](WireError e) {
-    result.error = e;
-    return result;
-  };
-  if (auto e = detail::checkFrame(frame, OpCode::kMsg, kSectionsOffset); !e.ok()) return fail(e);
-
-  OpMsgView& view = result.value;
   view.header = readHeader(frame.data());
   view.flags = loadUInt32LE(frame.data() + kFlagsOffset);
   if ((view.flags & msgflags::kRequiredMask & ~msgflags::kKnownRequired) != 0) {
-    return fail({WireStatus::kBadFlags, kFlagsOffset});
+    return {WireStatus::kBadFlags, kFlagsOffset};
   }
   const std::size_t checksumSize = view.checksumPresent() ? 4 : 0;
-  if (frame.size() < kMinOpMsgSize + checksumSize) return fail({WireStatus::kLengthTooSmall, 0});
+  if (frame.size() < kMinOpMsgSize + checksumSize) return {WireStatus::kLengthTooSmall, 0};
 
   const std::size_t sectionsEnd = frame.size() - checksumSize;
   if (view.checksumPresent()) {
     view.checksum = loadUInt32LE(frame.data() + sectionsEnd);
     if (options.verifyChecksum && crc32c(frame.first(sectionsEnd)) != view.checksum) {
-      return fail({WireStatus::kChecksumMismatch, sectionsEnd});
+      return {WireStatus::kChecksumMismatch, sectionsEnd};
     }
   }
   view.sections = frame.subspan(kSectionsOffset, sectionsEnd - kSectionsOffset);
@@ -76,28 +69,36 @@ Parsed<OpMsgView> parseOpMsg(Bytes frame, const OpMsgParseOptions& options) {
     std::uint8_t kind = 0;
     r.readUInt8(kind);
     if (kind == 0) {
-      if (haveBody) return fail({WireStatus::kMultipleBodies, kindOffset});
+      if (haveBody) return {WireStatus::kMultipleBodies, kindOffset};
       view.bodyOffset = r.pos();
-      if (auto e = r.readDocument(view.body, options.validateBson); !e.ok()) return fail(e);
+      if (auto e = r.readDocument(view.body, options.validateBson); !e.ok()) return e;
       haveBody = true;
     } else if (kind == 1) {
       if (view.sequenceCount == OpMsgView::kMaxSequences) {
-        return fail({WireStatus::kTooManySequences, kindOffset});
+        return {WireStatus::kTooManySequences, kindOffset};
       }
       DocumentSequence& seq = view.sequences[view.sequenceCount];
-      if (auto e = readSequence(frame, r, kindOffset, options.validateBson, seq); !e.ok()) return fail(e);
+      if (auto e = readSequence(frame, r, kindOffset, options.validateBson, seq); !e.ok()) return e;
       for (std::size_t i = 0; i < view.sequenceCount; ++i) {
         // OP_MSG.md: each identifier MUST be unique per message.
         if (view.sequences[i].identifier == seq.identifier) {
-          return fail({WireStatus::kBadSequence, kindOffset + 5});
+          return {WireStatus::kBadSequence, kindOffset + 5};
         }
       }
       ++view.sequenceCount;
     } else {
-      return fail({WireStatus::kBadSectionKind, kindOffset});
+      return {WireStatus::kBadSectionKind, kindOffset};
     }
   }
-  if (!haveBody) return fail({WireStatus::kNoBody, kSectionsOffset});
+  if (!haveBody) return {WireStatus::kNoBody, kSectionsOffset};
+  return {};
+}
+
+}  // namespace
+
+Parsed<OpMsgView> parseOpMsg(Bytes frame, const OpMsgParseOptions& options) {
+  Parsed<OpMsgView> result;  // one return of one object: built in place, never copied
+  result.error = parseInto(frame, options, result.value);
   return result;
 }
 

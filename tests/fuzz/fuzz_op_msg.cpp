@@ -1,4 +1,5 @@
-// libFuzzer target: probeFrame + parseOpMsg (+ firstKey, validateBsonDocument, splice).
+// libFuzzer target: probeFrame + parseOpMsg (+ firstKey, validateBsonDocument, BsonWalker,
+// splice).
 //
 // Each input is tried as given, then re-framed (messageLength = size, opCode = OP_MSG) so
 // the fuzzer's effort goes into flags and sections, and once more with a correct checksum
@@ -8,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "wire/bson_walk.h"
 #include "wire/builder.h"
 #include "wire/crc32c.h"
 #include "wire/op_msg.h"
@@ -26,6 +28,19 @@ bool within(Bytes part, Bytes whole) {
 
 bool sameBytes(Bytes a, Bytes b) { return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0); }
 
+// Walks `doc` and its embedded documents: every element lies inside its document, in
+// order; a document the validator accepted (`valid`) walks to its terminator.
+void walkAll(Bytes doc, bool valid, int depth) {
+  BsonWalker walker(doc);
+  std::size_t at = 4;
+  for (BsonElement e; walker.next(e);) {
+    require(e.offset == at && e.offset < e.valueOffset && e.valueOffset <= e.end && e.end < doc.size());
+    at = e.end;
+    if (depth < kMaxBsonDepth && !e.document().empty()) walkAll(e.document(), valid, depth + 1);
+  }
+  require(walker.malformed() ? !valid : at == doc.size() - 1);
+}
+
 void checkParsed(Bytes frame, const OpMsgParseOptions& options) {
   const auto r = parseOpMsg(frame, options);
   if (!r.ok()) {
@@ -38,8 +53,10 @@ void checkParsed(Bytes frame, const OpMsgParseOptions& options) {
   require(within(m.body, frame) && m.body.data() == frame.data() + m.bodyOffset && m.body.size() >= 5);
   require(within(m.sections, frame) && m.sections.data() == frame.data() + 20);
   require(m.sequenceCount <= OpMsgView::kMaxSequences);
-  if (options.validateBson) require(validateBsonDocument(m.body) == -1);
+  const bool valid = validateBsonDocument(m.body) == -1;
+  if (options.validateBson) require(valid);
   (void)firstKey(m.body);
+  walkAll(m.body, valid, 0);
   for (const DocumentSequence& s : m.documentSequences()) {
     require(within(s.section, m.sections) && s.section[0] == 1 && s.section.data() == frame.data() + s.offset);
     require(within(s.documents, s.section));

@@ -100,6 +100,12 @@ const RequestCase kCases[] = {
      .upstream = "main",
      .physical = R"({"find": "abc_orders", "filter": {"total": {"$gt": 5}}, "$db": "pos_db_1"})",
      .mappings = {"pos_db_1.abc_orders <- main_db.abc_orders r2 abc"}},
+    // A second $db that is not a string (a broken client): rebuilt, never spliced as a
+    // string value behind the int32 type byte.
+    {.name = "FindDuplicateDollarDbNotAString",
+     .request = R"({"find": "abc_orders", "$db": "main_db", "$db": 5})",
+     .upstream = "main",
+     .physical = R"({"find": "abc_orders", "$db": "pos_db_1", "$db": "pos_db_1"})"},
     {.name = "FindRule2LongestPrefixOnShard2",
      .request = R"({"find": "abc_x_products", "$db": "main_db"})",
      .upstream = "shard2",

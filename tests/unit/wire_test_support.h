@@ -91,6 +91,50 @@ inline ByteVec bson(std::string_view json) {
   return out;
 }
 
+// One element of every type libbson writes, including the deprecated ones, with nesting.
+inline ByteVec everyType() {
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_DOUBLE(&doc, "double", 1.5);
+  BSON_APPEND_UTF8(&doc, "string", "text");
+  bson_t child;
+  BSON_APPEND_DOCUMENT_BEGIN(&doc, "document", &child);
+  BSON_APPEND_INT32(&child, "x", 1);
+  bson_append_document_end(&doc, &child);
+  BSON_APPEND_ARRAY_BEGIN(&doc, "array", &child);
+  BSON_APPEND_UTF8(&child, "0", "a");
+  BSON_APPEND_INT64(&child, "1", 2);
+  bson_append_array_end(&doc, &child);
+  const std::uint8_t bin[] = {1, 2, 3};
+  BSON_APPEND_BINARY(&doc, "binary", BSON_SUBTYPE_BINARY, bin, 3);
+  BSON_APPEND_BINARY(&doc, "oldBinary", BSON_SUBTYPE_BINARY_DEPRECATED, bin, 3);
+  BSON_APPEND_UNDEFINED(&doc, "undefined");
+  bson_oid_t oid;
+  bson_oid_init_from_string(&oid, "0123456789abcdef01234567");
+  BSON_APPEND_OID(&doc, "oid", &oid);
+  BSON_APPEND_BOOL(&doc, "bool", true);
+  BSON_APPEND_DATE_TIME(&doc, "date", 1700000000000);
+  BSON_APPEND_NULL(&doc, "null");
+  BSON_APPEND_REGEX(&doc, "regex", "^a", "i");
+  BSON_APPEND_DBPOINTER(&doc, "dbpointer", "db.c", &oid);
+  BSON_APPEND_CODE(&doc, "code", "function() {}");
+  BSON_APPEND_SYMBOL(&doc, "symbol", "sym");
+  bson_t scope = BSON_INITIALIZER;
+  BSON_APPEND_INT32(&scope, "y", 2);
+  BSON_APPEND_CODE_WITH_SCOPE(&doc, "codeWithScope", "return y;", &scope);
+  bson_destroy(&scope);
+  BSON_APPEND_INT32(&doc, "int32", -7);
+  BSON_APPEND_TIMESTAMP(&doc, "timestamp", 5, 6);
+  BSON_APPEND_INT64(&doc, "int64", 1LL << 40);
+  bson_decimal128_t dec;
+  bson_decimal128_from_string("1.25", &dec);
+  BSON_APPEND_DECIMAL128(&doc, "decimal", &dec);
+  BSON_APPEND_MAXKEY(&doc, "max");
+  BSON_APPEND_MINKEY(&doc, "min");
+  ByteVec out(bson_get_data(&doc), bson_get_data(&doc) + doc.len);
+  bson_destroy(&doc);
+  return out;
+}
+
 inline ::testing::AssertionResult isStatus(WireStatus actual, WireStatus expected) {
   if (actual == expected) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << "status is \"" << describe(actual) << "\", expected \""
