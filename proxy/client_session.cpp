@@ -18,6 +18,7 @@
 #include "router/command_table.h"
 #include "router/cursor_batches.h"
 #include "router/routing.h"
+#include "wire/bson_walk.h"
 #include "wire/builder.h"
 #include "wire/compression.h"
 #include "wire/legacy.h"
@@ -79,14 +80,9 @@ std::string_view firstStringValue(wire::Bytes document) {
 }
 
 std::string_view databaseOf(wire::Bytes body) {
-  bson_iter_t it;
-  if (!bson_iter_init_from_data(&it, body.data(), body.size()) || !bson_iter_find(&it, "$db") ||
-      !BSON_ITER_HOLDS_UTF8(&it)) {
-    return {};
-  }
-  std::uint32_t length = 0;
-  const char* value = bson_iter_utf8(&it, &length);
-  return {value, length};
+  wire::BsonElement db;
+  if (!wire::findElement(body, "$db", db)) return {};
+  return db.utf8().value_or(std::string_view());
 }
 
 // ok: 1 and no writeErrors: every document of an insert was written.

@@ -2,9 +2,11 @@
 
 #include <bson/bson.h>
 
+#include <cstring>
 #include <string>
 
 #include "proxy/log_format.h"
+#include "wire/bson_walk.h"
 #include "wire/op_msg.h"
 
 namespace mongogate::proxy {
@@ -53,10 +55,23 @@ bool replyIsCommandError(wire::Bytes frame) {
   if (frame[wire::kHeaderSize + 4] != 0) return false;  // the body is not the first section
   const std::int32_t length = wire::loadInt32LE(frame.data() + kBodyOffset);
   if (length < 5 || static_cast<std::size_t>(length) > frame.size() - kBodyOffset) return false;
-  bson_iter_t it;
-  if (!bson_iter_init_from_data(&it, frame.data() + kBodyOffset, static_cast<std::size_t>(length))) return false;
-  if (!bson_iter_find(&it, "ok")) return false;
-  return !bson_iter_as_bool(&it);
+  wire::BsonElement ok;
+  if (!wire::findElement(frame.subspan(kBodyOffset, static_cast<std::size_t>(length)), "ok", ok)) return false;
+  // ok's truth as servers and drivers read it: a number, or a boolean.
+  const wire::Bytes v = ok.value();
+  switch (ok.type) {
+    case wire::bsontype::kDouble: {
+      double d = 0;
+      std::memcpy(&d, v.data(), sizeof d);
+      return d == 0.0;
+    }
+    case wire::bsontype::kInt32: return wire::loadInt32LE(v.data()) == 0;
+    case wire::bsontype::kInt64: return wire::loadInt32LE(v.data()) == 0 && wire::loadInt32LE(v.data() + 4) == 0;
+    case wire::bsontype::kBool: return v[0] == 0;
+    case wire::bsontype::kNull:
+    case wire::bsontype::kUndefined: return true;
+    default: return false;
+  }
 }
 
 }  // namespace mongogate::proxy

@@ -29,6 +29,7 @@
 #include "router/reply_bson.h"
 #include "router/reply_namespaces.h"
 #include "router/routing.h"
+#include "wire/bson_walk.h"
 #include "wire/op_msg.h"
 
 namespace mongogate::router {
@@ -585,39 +586,35 @@ struct CursorNsPlace {
 
 std::optional<CursorNsPlace> findCursorNs(std::string_view command, wire::Bytes body) {
   if (command != "find" && command != "getMore" && command != "aggregate") return std::nullopt;
-  bson_iter_t top;
-  if (!replybson::iterOver(top, body)) return std::nullopt;
-  bson_iter_t cursorElement;
+  // The walker checks every length against the reply's own bytes (replies are not
+  // validated before this) and never descends into the batch.
+  wire::BsonWalker top(body);
+  wire::BsonElement element, cursorElement;
   bool sawCursor = false;
-  while (bson_iter_next(&top)) {
-    const std::string_view key = keyOf(top);
-    if (key == "cursor" && BSON_ITER_HOLDS_DOCUMENT(&top) && !sawCursor) {
-      cursorElement = top;
+  while (top.next(element)) {
+    if (element.key == "cursor" && element.isDocument() && !sawCursor) {
+      cursorElement = element;
       sawCursor = true;
-    } else if (key != "ok" && key != "$clusterTime" && key != "operationTime") {
+    } else if (element.key != "ok" && element.key != "$clusterTime" && element.key != "operationTime") {
       return std::nullopt;
     }
   }
-  if (top.err_off != 0 || !sawCursor) return std::nullopt;
+  if (top.malformed() || !sawCursor) return std::nullopt;
   CursorNsPlace place;
-  const std::uint8_t* cursorData = nullptr;
-  bson_iter_document(&cursorElement, &place.cursorLength, &cursorData);
-  bson_iter_t cursor;
-  if (!cursorData || !bson_iter_init_from_data(&cursor, cursorData, place.cursorLength)) return std::nullopt;
-  place.cursorStart = static_cast<std::size_t>(cursorData - body.data());
-  while (bson_iter_next(&cursor)) {
-    const std::string_view key = keyOf(cursor);
-    if (key == "ns" && BSON_ITER_HOLDS_UTF8(&cursor) && place.ns.empty()) {
-      std::uint32_t length = 0;
-      const char* value = bson_iter_utf8(&cursor, &length);
-      place.ns = {value, length};
-      place.nsBegin = cursor.off;
-      place.nsEnd = cursor.next_off;
-    } else if (key != "id" && key != "firstBatch" && key != "nextBatch") {
+  const wire::Bytes cursorDoc = cursorElement.document();
+  place.cursorStart = cursorElement.valueOffset;
+  place.cursorLength = static_cast<std::uint32_t>(cursorDoc.size());
+  wire::BsonWalker cursor(cursorDoc);
+  while (cursor.next(element)) {
+    if (element.key == "ns" && element.type == wire::bsontype::kUtf8 && place.ns.empty()) {
+      place.ns = *element.utf8();
+      place.nsBegin = element.offset;
+      place.nsEnd = element.end;
+    } else if (element.key != "id" && element.key != "firstBatch" && element.key != "nextBatch") {
       return std::nullopt;  // e.g. postBatchResumeToken: a change stream
     }
   }
-  if (cursor.err_off != 0 || place.ns.empty() || place.ns.find(".$cmd.") != std::string_view::npos) {
+  if (cursor.malformed() || place.ns.empty() || place.ns.find(".$cmd.") != std::string_view::npos) {
     return std::nullopt;
   }
   return place;
