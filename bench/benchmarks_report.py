@@ -10,6 +10,7 @@ and the data file the gnuplot latency plot reads (closed loop).
 import argparse
 import datetime
 import json
+import statistics
 import os
 import platform
 import subprocess
@@ -61,6 +62,8 @@ def main():
     runs = {}  # (target, connections) -> dict, closed loop
     phases = {"open": {}, "driver": {}, "multiplex": {}}  # phase -> target -> dict
     connections = []
+    open_rounds = {}  # target -> [entry per open-loop round]
+    pinned_rounds = {}  # the same with the processes pinned to CPUs
     with open(args.results) as f:
         for line in f:
             line = line.strip()
@@ -74,6 +77,9 @@ def main():
             if row.get("cpu_ms") is not None and result.get("exchanges_total"):
                 cpu_per_1k = row["cpu_ms"] / result["exchanges_total"] * 1000.0
             entry = dict(result, cpu_ms=row.get("cpu_ms"), cpu_per_1k=cpu_per_1k)
+            if phase in ("open", "open_pinned"):  # several rounds, summarised by medians below
+                (open_rounds if phase == "open" else pinned_rounds).setdefault(row["target"], []).append(entry)
+                continue
             if phase != "closed":
                 phases.setdefault(phase, {})[row["target"]] = entry
                 continue
@@ -104,6 +110,19 @@ def main():
         a, d = get(target, conns, key), get("direct", conns, key)
         return None if a is None or d is None else a - d
 
+    # Open loop: each target ran in several interleaved rounds; every figure below is the
+    # median over the rounds (one noisy round on a shared machine does not decide a goal).
+    def median_entry(entries):
+        merged = dict(entries[-1])
+        for key, value in entries[-1].items():
+            values = [e.get(key) for e in entries if isinstance(e.get(key), (int, float))]
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and values:
+                merged[key] = statistics.median(values)
+        merged["errors"] = sum(e.get("errors") or 0 for e in entries)
+        return merged
+    phases["open"] = {t: median_entry(entries) for t, entries in open_rounds.items()}
+    open_round_count = max((len(e) for e in open_rounds.values()), default=0)
+    pinned = {t: median_entry(entries) for t, entries in pinned_rounds.items()}
     opened = phases["open"]
 
     def open_get(target, key):
@@ -205,7 +224,9 @@ def main():
         w(f"## Open loop: {args.open_loop_rate} requests/s at {args.open_loop_connections} connections\n")
         w("Same offered load for every target. Added = the target's percentile minus direct's. "
           "Send lag = how late sends left compared to their schedule (the load generator or the "
-          "target falling behind; it is part of the latency).\n")
+          "target falling behind; it is part of the latency). "
+          f"The targets ran in {open_round_count} interleaved round(s) (direct, mongogate, haproxy, "
+          "then again); each figure is the median over the rounds, errors are summed.\n")
         w("| target | offered ops/s | completed ops/s | p50 µs | p99 µs | p99.9 µs | added p50 µs | "
           "added p99 µs | added p99.9 µs | send lag p99 µs | errors | proxy CPU ms / 1k req |")
         w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -219,6 +240,33 @@ def main():
               f"{add('p999_us')} | {fmt(r.get('send_lag_p99_us'))} | {r.get('errors')} | "
               f"{fmt(r.get('cpu_per_1k'), 2)} |")
         w("")
+        if open_round_count > 1:
+            w("Each round's added p50 / p99 µs (round by round, against that round's direct run):\n")
+            for t in ("mongogate", "haproxy"):
+                pairs = []
+                for mine, direct in zip(open_rounds.get(t, []), open_rounds.get("direct", [])):
+                    if mine.get("p50_us") is None or direct.get("p50_us") is None:
+                        continue
+                    pairs.append(f"{mine['p50_us'] - direct['p50_us']:.1f} / {mine['p99_us'] - direct['p99_us']:.1f}")
+                w(f"- {t}: {', '.join(pairs) or '–'}")
+            w("")
+        if pinned:
+            w("### The same rounds, pinned\n")
+            w("Proxies on the machine's last CPU, load generator and upstream on CPU 0 (taskset), medians "
+              "over the rounds. Every hop through a proxy now crosses CPUs (a wakeup on the other CPU), so "
+              "direct is much faster here and both proxies pay the same crossings: the difference between "
+              "the proxies is their own per-request work. Not used for the goals below.\n")
+            w("| target | completed ops/s | p50 µs | p99 µs | added p50 µs | added p99 µs | proxy CPU ms / 1k req |")
+            w("|---|---:|---:|---:|---:|---:|---:|")
+            for t in TARGETS:
+                r = pinned.get(t)
+                if r is None:
+                    continue
+                d = pinned.get("direct", {})
+                add = (lambda k: "–" if t == "direct" or d.get(k) is None or r.get(k) is None else fmt(r[k] - d[k]))
+                w(f"| {t} | {fmt(r.get('completed_per_s'), 0)} | {fmt(r.get('p50_us'))} | {fmt(r.get('p99_us'))} | "
+                  f"{add('p50_us')} | {add('p99_us')} | {fmt(r.get('cpu_per_1k'), 2)} |")
+            w("")
         if not open_kept_up:
             w("At least one target did not keep up with the schedule (replies completed in the window "
               "below 97% of the offered rate, or "

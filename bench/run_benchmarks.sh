@@ -21,7 +21,7 @@
 #   BUILD_DIR=build  DURATION_S=5  WARMUP_S=1  CONNECTIONS="1 16 64 256"  MIX=1:1:1
 #   LOADGEN_THREADS=1  MONGOGATE_THREADS=1  POOL_MAX_SIZE=64  IDLE_CONNECTIONS=10000
 #   MULTIPLEX_LOAD_CONNECTIONS=256  OPEN_LOOP_CONNECTIONS=64  RATE=(computed)
-#   OPEN_LOOP_FRACTION=0.25  DRIVER_CONNECTIONS=16  MICROBENCH_MIN_TIME=0.3  OUT_DIR=docs
+#   OPEN_LOOP_FRACTION=0.25  OPEN_LOOP_ROUNDS=3  OPEN_LOOP_PINNED=1  DRIVER_CONNECTIONS=16  MICROBENCH_MIN_TIME=0.3  OUT_DIR=docs
 #   SKIP_BUILD=0
 # Needs haproxy (and gnuplot-nox for the plot): installed with apt-get when run as root,
 # else the exact command is printed.
@@ -30,7 +30,7 @@ set -euo pipefail
 # The exact command, with the settings that came from the environment.
 COMMAND_LINE="bench/run_benchmarks.sh"
 for v in BUILD_DIR DURATION_S WARMUP_S CONNECTIONS MIX LOADGEN_THREADS MONGOGATE_THREADS POOL_MAX_SIZE \
-         IDLE_CONNECTIONS MULTIPLEX_LOAD_CONNECTIONS OPEN_LOOP_CONNECTIONS RATE OPEN_LOOP_FRACTION \
+         IDLE_CONNECTIONS MULTIPLEX_LOAD_CONNECTIONS OPEN_LOOP_CONNECTIONS RATE OPEN_LOOP_FRACTION OPEN_LOOP_ROUNDS OPEN_LOOP_PINNED \
          DRIVER_CONNECTIONS MICROBENCH_MIN_TIME OUT_DIR SKIP_BUILD; do
   if [[ -n "${!v+x}" ]]; then COMMAND_LINE="$v=\"${!v}\" $COMMAND_LINE"; fi
 done
@@ -50,6 +50,8 @@ MULTIPLEX_LOAD_CONNECTIONS="${MULTIPLEX_LOAD_CONNECTIONS:-256}"
 OPEN_LOOP_CONNECTIONS="${OPEN_LOOP_CONNECTIONS:-64}"
 RATE="${RATE:-}"
 OPEN_LOOP_FRACTION="${OPEN_LOOP_FRACTION:-0.25}"
+OPEN_LOOP_ROUNDS="${OPEN_LOOP_ROUNDS:-3}"
+OPEN_LOOP_PINNED="${OPEN_LOOP_PINNED:-1}"
 DRIVER_CONNECTIONS="${DRIVER_CONNECTIONS:-16}"
 MICROBENCH_MIN_TIME="${MICROBENCH_MIN_TIME:-0.3}"
 OUT_DIR="${OUT_DIR:-docs}"
@@ -286,10 +288,30 @@ PY
 )"
 fi
 if awk -v r="$RATE" 'BEGIN {exit !(r > 0)}'; then
-  log "open loop at $OPEN_LOOP_CONNECTIONS connections, $RATE requests/s"
-  for t in $TARGETS; do
-    run_load open "$t" "$(port_of "$t")" "$OPEN_LOOP_CONNECTIONS" "$(pid_of "$t")" --rate "$RATE"
+  log "open loop at $OPEN_LOOP_CONNECTIONS connections, $RATE requests/s, $OPEN_LOOP_ROUNDS round(s)"
+  for ((round = 1; round <= OPEN_LOOP_ROUNDS; round++)); do
+    for t in $TARGETS; do
+      run_load open "$t" "$(port_of "$t")" "$OPEN_LOOP_CONNECTIONS" "$(pid_of "$t")" --rate "$RATE"
+    done
   done
+  # The same rounds with the proxies on the last CPU and the load generator and the upstream
+  # on CPU 0: where the scheduler puts the three processes no longer varies from run to run,
+  # so what differs between the proxies is their own work (each hop pays a cross-CPU wakeup).
+  LAST_CPU=$(($(nproc) - 1))
+  if [[ "$OPEN_LOOP_PINNED" == 1 ]] && ((LAST_CPU > 0)) && command -v taskset >/dev/null; then
+    log "open loop again, pinned: proxies on CPU $LAST_CPU, load generator and upstream on CPU 0"
+    taskset -a -p -c 0 "$CANNED_PID" >/dev/null
+    taskset -a -p -c "$LAST_CPU" "$MONGOGATE_PID" >/dev/null
+    taskset -a -p -c "$LAST_CPU" "$HAPROXY_PID" >/dev/null
+    for ((round = 1; round <= OPEN_LOOP_ROUNDS; round++)); do
+      for t in $TARGETS; do
+        run_measured open_pinned "$t" "$(pid_of "$t")" taskset -c 0 "$LOADGEN" --uri-host 127.0.0.1 \
+          --port "$(port_of "$t")" --connections "$OPEN_LOOP_CONNECTIONS" --threads "$LOADGEN_THREADS" \
+          --duration-s "$DURATION_S" --warmup-s "$WARMUP_S" --mix "$MIX" --json --rate "$RATE"
+      done
+    done
+    for pid in "$CANNED_PID" "$MONGOGATE_PID" "$HAPROXY_PID"; do taskset -a -p -c "0-$LAST_CPU" "$pid" >/dev/null; done
+  fi
 else
   log "no open-loop runs: no closed-loop throughput to derive a rate from (set RATE)"
 fi
