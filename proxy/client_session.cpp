@@ -735,7 +735,6 @@ class ClientSession {
     return SessionStatus::kUpstreamUnavailable;
   }
 
-  // The upstream's reply, with physical namespaces turned back into logical ones.
   // The client's view of an upstream reply frame: pieces of the frame with the physical
   // names replaced, borrowed from the frame, replyHead_, replySplice_ and replyBody_
   // (valid until the next reply). A cursor reply (the common case) is not copied at all.

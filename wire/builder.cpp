@@ -210,6 +210,8 @@ GatherList spliceOpMsgBodyEdits(const OpMsgView& message, std::span<const ByteEd
   static_assert(GatherList::kMaxParts >= 4 + 2 * kMaxBodyEdits);
   const AroundBody around = aroundBody(message);
   const Bytes body = message.body;
+  assert(edits.size() <= kMaxBodyEdits);
+  edits = edits.first(std::min(edits.size(), kMaxBodyEdits));
   std::size_t bodySize = body.size();
   for (const ByteEdit& edit : edits) bodySize = bodySize - (edit.end - edit.begin) + edit.bytes.size();
   writeSpliceHead(message, head.size() + around.before.size() + bodySize + around.after.size(), requestId,
@@ -218,7 +220,7 @@ GatherList spliceOpMsgBodyEdits(const OpMsgView& message, std::span<const ByteEd
   list.push(Bytes(head));
   list.push(around.before);
   std::size_t at = 0;
-  for (const ByteEdit& edit : edits.first(std::min(edits.size(), kMaxBodyEdits))) {
+  for (const ByteEdit& edit : edits) {
     list.push(body.subspan(at, edit.begin - at));
     list.push(edit.bytes);
     at = edit.end;

@@ -49,6 +49,7 @@ from typing import Any, Callable, Iterable, Optional
 import bson
 from bson.codec_options import CodecOptions
 from pymongo import MongoClient
+from pymongo.errors import PyMongoError
 
 E2E_DIR = Path(__file__).resolve().parent
 REPO_ROOT = E2E_DIR.parent.parent
@@ -568,6 +569,18 @@ def client_for(port: int, **options: Any) -> MongoClient:
                                     socketTimeoutMS=20000, retryReads=False, retryWrites=False)
     settings.update(options)
     return MongoClient("127.0.0.1", port, **settings)
+
+
+def refused_insert_error(test: unittest.TestCase, port: int, database: str) -> str:
+    """The error pymongo raises for an insert through mongogate on ``port`` that must be
+    refused (the test fails when it is not); returned as text for the caller's checks."""
+    client = client_for(port)
+    try:
+        with test.assertRaises(PyMongoError) as raised:
+            client[database].refused.insert_one({"x": 1})
+    finally:
+        client.close()
+    return str(raised.exception)
 
 
 class Mongogate:

@@ -20,7 +20,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from harness import (MAIN_DB, E2ETestCase, client_for, commands_named, file_registry_config, hello_driver_names,
-                     is_hello, wait_until)
+                     is_hello, refused_insert_error, wait_until)
 
 USER = "proxyuser"
 PASSWORD = "Pa55-w0rd-never-shown"
@@ -133,13 +133,7 @@ class UpstreamScramTest(E2ETestCase):
         reply = wait_until(not_ready, 10, message="/readyz 503 naming the authentication failure")
         self.assertNotIn(WRONG, json.dumps(reply))
 
-        client = client_for(proxy.port)
-        try:
-            with self.assertRaises(PyMongoError) as raised:
-                client[MAIN_DB].refused.insert_one({"x": 1})
-        finally:
-            client.close()
-        message = str(raised.exception)
+        message = refused_insert_error(self, proxy.port, MAIN_DB)
         self.assertIn("authentication with SCRAM-SHA-256 failed", message)
         for secret in (WRONG, PASSWORD, "127.0.0.1", str(self.upstream.port)):
             self.assertNotIn(secret, message)

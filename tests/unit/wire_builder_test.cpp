@@ -215,14 +215,13 @@ struct SpliceCase {
 
 class WireSplice : public ::testing::TestWithParam<SpliceCase> {};
 
-TEST_P(WireSplice, ReplacesOnlyTheBody) {
-  const SpliceCase& c = GetParam();
-  const ByteVec body = bson(R"({"insert": "orders", "$db": "main_db"})");
-  const ByteVec newBody = bson(R"({"insert": "s1_orders", "$db": "pos_db_1", "ordered": true})");
+// An OP_MSG (requestId 70) with two document sequences and `body` at the case's position,
+// with a checksum when the case asks for one.
+ByteVec frameWithTwoSequences(const SpliceCase& c, const ByteVec& body, std::int32_t responseTo, std::uint32_t flags) {
   const ByteVec seqA = sequenceSection("documents", {bson(R"({"_id": 1})"), bson(R"({"_id": 2})")});
   const ByteVec seqB = sequenceSection("updates", {});
   FrameWriter w;
-  w.header(70, 0, OpCode::kMsg).u32(msgflags::kMoreToCome | msgflags::kExhaustAllowed);
+  w.header(70, responseTo, OpCode::kMsg).u32(flags);
   const ByteVec* seqs[] = {&seqA, &seqB};
   for (int i = 0; i < 2; ++i) {
     if (i == c.bodyPosition) w.u8(0).raw(body);
@@ -230,7 +229,15 @@ TEST_P(WireSplice, ReplacesOnlyTheBody) {
   }
   if (c.bodyPosition == 2) w.u8(0).raw(body);
   ByteVec original = w.done();
-  if (c.checksum) original = withChecksum(original);
+  return c.checksum ? withChecksum(original) : original;
+}
+
+TEST_P(WireSplice, ReplacesOnlyTheBody) {
+  const SpliceCase& c = GetParam();
+  const ByteVec body = bson(R"({"insert": "orders", "$db": "main_db"})");
+  const ByteVec newBody = bson(R"({"insert": "s1_orders", "$db": "pos_db_1", "ordered": true})");
+  const ByteVec original =
+      frameWithTwoSequences(c, body, 0, msgflags::kMoreToCome | msgflags::kExhaustAllowed);
 
   const auto parsed = parseOpMsg(bytesOf(original));
   ASSERT_TRUE(isOk(parsed.error));
@@ -273,18 +280,7 @@ TEST_P(WireSplice, ReplacesOnlyTheBody) {
 TEST_P(WireSplice, EditsEqualTheEditedBodyAndBorrowTheRest) {
   const SpliceCase& c = GetParam();
   const ByteVec body = bson(R"({"cursor": {"id": 0, "ns": "pos_db_1.s1_orders"}, "ok": 1.0})");
-  const ByteVec seqA = sequenceSection("documents", {bson(R"({"_id": 1})"), bson(R"({"_id": 2})")});
-  const ByteVec seqB = sequenceSection("updates", {});
-  FrameWriter w;
-  w.header(70, 9, OpCode::kMsg).u32(0);
-  const ByteVec* seqs[] = {&seqA, &seqB};
-  for (int i = 0; i < 2; ++i) {
-    if (i == c.bodyPosition) w.u8(0).raw(body);
-    w.raw(*seqs[i]);
-  }
-  if (c.bodyPosition == 2) w.u8(0).raw(body);
-  ByteVec original = w.done();
-  if (c.checksum) original = withChecksum(original);
+  const ByteVec original = frameWithTwoSequences(c, body, 9, 0);
   const auto parsed = parseOpMsg(bytesOf(original));
   ASSERT_TRUE(isOk(parsed.error));
 
